@@ -1,0 +1,1 @@
+"""Data sets: swimmer clips, UTKFace images and the synthetic swimmer generator (no TensorFlow at import)."""
