@@ -1,0 +1,10 @@
+"""Shared pytest configuration. Fixtures live in tests/fixtures/*, one module per area."""
+
+import os
+
+# Keras 2 for tfmot, quiet TensorFlow logs; must happen before any test imports TensorFlow.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+pytest_plugins = []
