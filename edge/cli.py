@@ -22,6 +22,9 @@ COMMANDS = {
     "eval": "quantize.evaluate:eval_command",
     "summary": "quantize.summary:summary_command",
     "quickstart": "quantize.quickstart:quickstart_command",
+    "quantize": "quantize.quantization.cli:quantize_command",
+    "run": "edge.run_cli:run_command",
+    "enroll": "edge.run_cli:enroll_command",
 }
 
 
