@@ -1,0 +1,115 @@
+"""Camera frame -> the frame model's input tensor, in place, with no per-frame allocation.
+
+The manifest says the model takes ``colour_order`` pixels 0..255 at (height, width) and normalises
+inside itself, so the device only crops, resizes, reorders channels and quantizes:
+``q = clip(round(pixel / scale) + zero_point)`` with the input tensor's scale and zero point (or
+the pixel value itself for a float32 input). Pixels are 8-bit, so quantization is a 256-entry
+lookup table built once; ``cv2.LUT`` applies it in one vectorised pass. Every step writes into a
+buffer allocated at construction (``dst=``), the last one straight into the interpreter's input
+tensor, so the hot path allocates nothing.
+
+Resizing uses INTER_AREA, the filter ``edge.video.read_clip`` uses for the training clips, so the
+camera sees the same pixels the network was trained on. Resizing comes before the colour swap
+because it makes the image smaller.
+"""
+
+import cv2
+import numpy as np
+
+from edge.errors import EdgekitError
+
+DTYPE_RANGE = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def parse_roi(text):
+    """'x,y,w,h' -> (x, y, w, h) ints; EdgekitError on anything else."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] < 1 or values[3] < 1 or values[0] < 0 or values[1] < 0:
+        raise EdgekitError("bad ROI %r: expected x,y,w,h as non-negative integers with w,h >= 1, "
+                           "e.g. --roi 0,120,640,120" % (text,))
+    return values
+
+
+def check_roi(roi, frame_shape, where="ROI"):
+    """EdgekitError if ``roi`` (x, y, w, h) does not lie inside a frame of ``frame_shape``."""
+    height, width = int(frame_shape[0]), int(frame_shape[1])
+    x, y, w, h = roi
+    if x < 0 or y < 0 or w < 1 or h < 1 or x + w > width or y + h > height:
+        raise EdgekitError("%s %d,%d,%d,%d lies outside the %dx%d frame (x+w must be <= %d and "
+                           "y+h <= %d); fix --roi" % (where, x, y, w, h, width, height, width,
+                                                      height))
+
+
+def quantize_lut(dtype, scale=None, zero_point=None):
+    """The 256-entry table pixel value -> input tensor value (``dtype``)."""
+    pixels = np.arange(256, dtype=np.float64)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return pixels.astype(dtype)
+    if not scale:
+        raise EdgekitError("the frame model's %s input has no quantization scale; the model is "
+                           "not a full-integer model, re-run edgekit quantize" % dtype.name)
+    low, high = DTYPE_RANGE[dtype.name]
+    return np.clip(np.round(pixels / float(scale)) + int(zero_point or 0), low, high).astype(dtype)
+
+
+class Preprocessor(object):
+    """Crop ``roi`` from a frame, resize, reorder channels and quantize into an input tensor.
+
+    ``input_spec`` is the manifest's InputSpec, ``tensor_spec`` the frame model's input
+    TensorSpec (dtype/scale/zero_point), ``source_order`` the frames' channel order ("BGR" from
+    OpenCV capture, "RGB" from ``edge.video.read_clip``), ``roi`` (x, y, w, h) or None for the
+    whole frame.
+    """
+
+    def __init__(self, input_spec, tensor_spec, source_order="BGR", roi=None):
+        self.height = int(input_spec.height)
+        self.width = int(input_spec.width)
+        if int(input_spec.channels) != 3:
+            raise EdgekitError("the frame model takes %d channels; edgekit run supports 3-channel "
+                               "colour models only" % input_spec.channels)
+        self.roi = tuple(roi) if roi is not None else None
+        self.swap = source_order.upper() != input_spec.colour_order.upper()
+        self.dtype = np.dtype(tensor_spec.dtype)
+        self.lut = quantize_lut(self.dtype, tensor_spec.scale, tensor_spec.zero_point)
+        # uint8 input with scale 1 and zero point 0 is the identity: skip the LUT pass entirely.
+        self.identity = self.dtype == np.uint8 and np.array_equal(self.lut, np.arange(256))
+        shape = (self.height, self.width, 3)
+        self._resized = np.empty(shape, np.uint8)
+        self._swapped = np.empty(shape, np.uint8)
+        self._checked_shape = None
+
+    def __call__(self, frame, dst):
+        """Write ``frame`` (uint8 H x W x 3) preprocessed into ``dst`` (height, width, 3)."""
+        if frame.shape != self._checked_shape:
+            self._check_frame(frame)
+        if self.roi is not None:
+            x, y, w, h = self.roi
+            frame = frame[y:y + h, x:x + w]  # a view; cv2 reads strided rows directly
+        last = not self.swap and self.identity
+        if frame.shape[0] != self.height or frame.shape[1] != self.width:
+            out = dst if last else self._resized
+            cv2.resize(frame, (self.width, self.height), dst=out, interpolation=cv2.INTER_AREA)
+            frame = out
+        elif last:
+            np.copyto(dst, frame)
+            return dst
+        if self.swap:
+            out = dst if self.identity else self._swapped
+            cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=out)
+            frame = out
+        if not self.identity:
+            cv2.LUT(frame, self.lut, dst=dst)
+        return dst
+
+    def _check_frame(self, frame):
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise EdgekitError("frames must be uint8 H x W x 3 colour images, got %s %s; convert "
+                               "the source to 8-bit colour" % (frame.dtype, frame.shape))
+        if self.roi is not None:
+            check_roi(self.roi, frame.shape)
+        self._checked_shape = frame.shape

@@ -1,0 +1,175 @@
+"""The per-stream temporal buffer: the last T frame features, in the head's input dtype.
+
+Streaming exists so each frame goes through the (expensive) backbone once, not T times: the
+per-frame feature maps wait here until the clip head reads the last T of them. Everything is
+allocated at construction; a push is one copy (or one table lookup) into the next slot, and the
+head's input is filled oldest-first with at most two slice copies.
+
+Skipped frames and timestamp gaps: a window must not silently mix frames from before and after a
+hole in the stream (a dropped RTSP packet, a camera stall), so a push whose frame index jumps by
+more than ``max_skip + 1`` or whose timestamp jumps by more than ``max_gap_s`` is a *gap*. With
+``gap_policy="reset"`` the buffer empties and must warm up again (no decision until T new
+frames); with ``"hold"`` the buffered features are kept and the next windows span the gap (their
+frame range shows it). A frame index that goes backwards (a source restart) always resets.
+"""
+
+import numpy as np
+
+from edge.errors import EdgekitError
+
+GAP_POLICIES = ("reset", "hold")
+
+
+class Requantizer(object):
+    """Copy a feature map from the frame model's output dtype/quantization into the head's.
+
+    Separately converted models usually quantize the shared feature map differently; for 8-bit
+    features the mapping is a 256-entry table computed once, so a push stays one vectorised pass.
+    """
+
+    def __init__(self, src, dst):
+        """``src``/``dst``: TensorSpec-like objects with dtype, scale, zero_point."""
+        self.src_dtype = np.dtype(src.dtype)
+        self.dst_dtype = np.dtype(dst.dtype)
+        same = (self.src_dtype == self.dst_dtype and (src.scale or None) == (dst.scale or None)
+                and (src.zero_point or 0) == (dst.zero_point or 0))
+        self.lut = None
+        self._scratch = None
+        if same:
+            self.mode = "copy"
+        elif self.src_dtype.itemsize == 1 and self.src_dtype.kind in "iu":
+            self.mode = "lut"
+            self.lut = _requant_table(self.src_dtype, src.scale, src.zero_point,
+                                      self.dst_dtype, dst.scale, dst.zero_point)
+        elif self.src_dtype.kind == "f":
+            self.mode = "quantize" if dst.scale else "copy"
+            self._dst_scale = float(dst.scale or 0.0)
+            self._dst_zp = float(dst.zero_point or 0)
+        else:
+            raise EdgekitError("cannot convert frame features from %s to the head's %s input; "
+                               "re-run edgekit quantize" % (self.src_dtype, self.dst_dtype))
+
+    def __call__(self, src, dst):
+        if self.mode == "copy":
+            np.copyto(dst, src, casting="unsafe")
+        elif self.mode == "lut":
+            np.take(self.lut, src.view(np.uint8), out=dst, mode="clip")
+        else:
+            if self._scratch is None or self._scratch.shape != src.shape:
+                self._scratch = np.empty(src.shape, np.float32)  # once, at the first push
+            scratch = self._scratch
+            np.multiply(src, 1.0 / self._dst_scale, out=scratch)
+            np.rint(scratch, out=scratch)
+            np.add(scratch, self._dst_zp, out=scratch)
+            info = np.iinfo(self.dst_dtype)
+            np.clip(scratch, info.min, info.max, out=scratch)
+            np.copyto(dst, scratch, casting="unsafe")
+
+
+def _requant_table(src_dtype, src_scale, src_zp, dst_dtype, dst_scale, dst_zp):
+    """Table indexed by the *bit pattern* (uint8 view) of a source value -> destination value."""
+    codes = np.arange(256, dtype=np.uint8).view(src_dtype).astype(np.float64)
+    real = (codes - float(src_zp or 0)) * float(src_scale or 1.0)
+    if dst_dtype.kind == "f":
+        return real.astype(dst_dtype)
+    info = np.iinfo(dst_dtype)
+    return np.clip(np.round(real / float(dst_scale)) + float(dst_zp or 0),
+                   info.min, info.max).astype(dst_dtype)
+
+
+class FeatureRing(object):
+    """A fixed ring of ``length`` feature maps of ``feature_shape`` in ``dtype``."""
+
+    def __init__(self, length, feature_shape, dtype, gap_policy="reset", max_skip=0,
+                 max_gap_s=None):
+        if gap_policy not in GAP_POLICIES:
+            raise EdgekitError("unknown gap policy %r; use reset or hold" % (gap_policy,))
+        if int(length) < 1:
+            raise EdgekitError("clip length must be >= 1, got %s" % length)
+        self.length = int(length)
+        self.gap_policy = gap_policy
+        self.max_skip = int(max_skip)
+        self.max_gap_s = None if max_gap_s is None else float(max_gap_s)
+        self.features = np.zeros((self.length,) + tuple(feature_shape), dtype)
+        self.frame_index = np.full(self.length, -1, np.int64)
+        self.timestamp = np.zeros(self.length, np.float64)
+        self.gaps = 0
+        self.resets = 0
+        self.reset()
+
+    def reset(self):
+        """Forget everything buffered; the next ``length`` pushes warm the ring up again."""
+        self._next = 0          # slot the next push writes
+        self.count = 0          # valid slots (<= length)
+        self.since_reset = 0    # pushes since the last reset (decides when a window is due)
+        self._last_index = None
+        self._last_time = None
+
+    @property
+    def is_warm(self):
+        return self.count == self.length
+
+    def is_gap(self, frame_index, timestamp):
+        """Would a push at (frame_index, timestamp) be a gap after the last push?"""
+        if self._last_index is None:
+            return False
+        if frame_index <= self._last_index or frame_index - self._last_index > self.max_skip + 1:
+            return True
+        return (self.max_gap_s is not None and timestamp is not None
+                and self._last_time is not None and timestamp - self._last_time > self.max_gap_s)
+
+    def push(self, features, frame_index, timestamp=None, convert=None):
+        """Store one frame's features (converted by ``convert(src, dst)`` if given).
+
+        Returns True if a gap was detected before this push.
+        """
+        gap = self.is_gap(frame_index, timestamp)
+        if gap:
+            self.gaps += 1
+            if self.gap_policy == "reset" or frame_index <= self._last_index:
+                self.resets += 1
+                self.reset()
+        slot = self._next
+        if convert is None:
+            np.copyto(self.features[slot], features, casting="unsafe")
+        else:
+            convert(features, self.features[slot])
+        self.frame_index[slot] = frame_index
+        self.timestamp[slot] = -1.0 if timestamp is None else timestamp
+        self._next = (slot + 1) % self.length
+        if self.count < self.length:
+            self.count += 1
+        self.since_reset += 1
+        self._last_index = frame_index
+        self._last_time = timestamp
+        return gap
+
+    def due(self, stride):
+        """True when warm and ``stride`` pushes have passed since the previous window."""
+        return self.is_warm and (self.since_reset - self.length) % int(stride) == 0
+
+    def _oldest(self):
+        return self._next if self.count == self.length else 0
+
+    def ordered_into(self, dst):
+        """Copy the buffered features oldest-first into ``dst`` (length, ...): two slices max."""
+        if not self.is_warm:
+            raise EdgekitError("the feature ring is not warm yet (%d of %d frames)"
+                               % (self.count, self.length))
+        start = self._oldest()
+        tail = self.length - start
+        np.copyto(dst[:tail], self.features[start:])
+        if start:
+            np.copyto(dst[tail:], self.features[:start])
+        return dst
+
+    def ordered(self):
+        """A new array of the features oldest-first (tests and debugging; allocates)."""
+        return self.ordered_into(np.empty_like(self.features))
+
+    def frame_range(self):
+        """(first, last) frame index and (first, last) timestamp of the buffered window."""
+        start = self._oldest()
+        end = (self._next - 1) % self.length
+        return ((int(self.frame_index[start]), int(self.frame_index[end])),
+                (float(self.timestamp[start]), float(self.timestamp[end])))

@@ -1,0 +1,144 @@
+"""Frame sources: a video file, a camera index or an RTSP/HTTP URL, through cv2.VideoCapture.
+
+A source yields ``(frame_index, timestamp_s, frame_bgr)``. The frame array is decoded into the
+*same* buffer every time (``cap.read(image=buffer)``), so the runner's per-frame path does not
+allocate; a consumer that keeps a frame must copy it.
+
+Streams end cleanly: when decoding fails, the source retries a few times (a dropped packet or a
+corrupt frame in the middle of a file), counting each failure as a skipped frame, and stops after
+``max_failures`` consecutive failures. ``stats`` then says how many frames were read, skipped and
+(for files whose header gives a frame count) missing at the end, e.g. a recording that breaks off
+mid-way.
+"""
+
+import os
+import time
+
+import cv2
+
+from edge.errors import EdgekitError
+
+
+class SourceStats(object):
+    __slots__ = ("frames_read", "frames_skipped", "frames_expected", "reason")
+
+    def __init__(self):
+        self.frames_read = 0
+        self.frames_skipped = 0
+        self.frames_expected = None  # from the file header; None for live sources
+        self.reason = "not started"
+
+    @property
+    def frames_missing(self):
+        """Frames the header promised but the stream never delivered (a truncated file)."""
+        if self.frames_expected is None:
+            return 0
+        return max(0, self.frames_expected - self.frames_read - self.frames_skipped)
+
+    def to_dict(self):
+        return {"frames_read": self.frames_read, "frames_skipped": self.frames_skipped,
+                "frames_expected": self.frames_expected, "frames_missing": self.frames_missing,
+                "end": self.reason}
+
+
+def classify(source):
+    """'camera' for an integer index, 'url' for scheme://..., else 'file'."""
+    text = str(source).strip()
+    if text.isdigit():
+        return "camera"
+    if "://" in text:
+        return "url"
+    return "file"
+
+
+class FrameSource(object):
+    """Iterate the frames of ``source`` (path, camera index or URL) as BGR uint8 arrays."""
+
+    def __init__(self, source, max_failures=5, retry_delay_s=0.05):
+        self.source = str(source).strip()
+        self.kind = classify(self.source)
+        self.max_failures = int(max_failures)
+        self.retry_delay_s = float(retry_delay_s)
+        self.stats = SourceStats()
+        if self.kind == "file" and not os.path.isfile(self.source):
+            raise EdgekitError("video source %s does not exist; give a file path, a camera index "
+                               "(0) or an rtsp:// or http:// URL" % self.source)
+        target = int(self.source) if self.kind == "camera" else self.source
+        self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise EdgekitError("cannot open video source %s (%s); check the path/URL/camera and "
+                               "that OpenCV was built with the needed codec or backend"
+                               % (self.source, self.kind))
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if self.kind == "file":
+            count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            self.stats.frames_expected = count if count > 0 else None
+        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        self._buffer = None
+        self._start = None
+
+    def __iter__(self):
+        index = 0
+        pending = 0  # consecutive decode failures; counted as skipped once a frame decodes again
+        self.stats.reason = "running"
+        self._start = time.monotonic()
+        try:
+            while True:
+                if self._buffer is not None:
+                    ok, frame = self._cap.read(self._buffer)
+                else:
+                    ok, frame = self._cap.read()
+                if ok and frame is not None:
+                    self._buffer = frame
+                    index += pending  # the frames that failed used up their indices: a gap
+                    self.stats.frames_skipped += pending
+                    pending = 0
+                    self.stats.frames_read += 1
+                    yield index, self._timestamp(index), frame
+                    index += 1
+                    continue
+                if self._at_end(index + pending):
+                    self.stats.reason = "end of stream"
+                    if self.stats.frames_missing:
+                        self.stats.reason = ("stream broke off after %d frames (%d of the %d "
+                                             "frames in the file header never decoded)"
+                                             % (index, self.stats.frames_missing,
+                                                self.stats.frames_expected))
+                    break
+                pending += 1
+                if pending > self.max_failures:
+                    self.stats.reason = ("stream broke off after %d frames (%d consecutive "
+                                         "decode failures)" % (index, pending))
+                    break
+                if self.kind != "file":
+                    time.sleep(self.retry_delay_s)
+        finally:
+            self.close()
+
+    def _at_end(self, index):
+        if self.kind != "file":
+            return False
+        expected = self.stats.frames_expected
+        return expected is None or index >= expected
+
+    def _timestamp(self, index):
+        if self.kind == "file":
+            if self.fps > 0:
+                return index / self.fps
+            return self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        return time.monotonic() - self._start
+
+    def close(self):
+        if self._cap is not None:
+            self._cap.release()
+        if self.stats.reason == "running":
+            self.stats.reason = "stopped"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
