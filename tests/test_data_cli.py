@@ -19,6 +19,13 @@ def test_synth_then_info_swim(tmp_path):
     assert "12 usable, 1 skipped" in result.output
     assert "freestyle 3" in result.output and "swimmer3 4" in result.output
     assert "skipped badname.avi" in result.output
+    (out / "safe_swimmer1_9.avi").write_bytes(b"not a video")
+    result = runner.invoke(main, ["data", "info", str(out), "--frames", "3"])
+    assert result.exit_code == 0, result.output
+    assert "decoded 13 clips with 3 frames: 1 unusable" in result.output
+    assert "skipped safe_swimmer1_9.avi: cannot open" in result.output
+    result = runner.invoke(main, ["data", "info", str(out), "--frames", "4"])
+    assert "decoded 13 clips with 4 frames: 13 unusable" in result.output
 
 
 def test_synth_then_info_face(tmp_path):

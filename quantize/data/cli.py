@@ -11,6 +11,7 @@ from collections import Counter
 import click
 
 from edge.errors import EdgekitError
+from edge.video import read_clip
 from quantize.data.clips import LABELS_FILE, scan_clip_folder
 from quantize.data.utkface import GENDERS, RACES, parse_utkface_name, scan_utkface
 
@@ -85,7 +86,10 @@ def _fmt_counts(counts):
 
 @data.command()
 @click.argument("folder", type=click.Path())
-def info(folder):
+@click.option("--frames", "check_frames", type=click.IntRange(min=1), default=None,
+              help="swim: also decode every clip and report those with fewer than this many frames "
+                   "or that cannot be decoded (slower).")
+def info(folder, check_frames):
     """Count samples per class in FOLDER (swimmer clips or UTKFace images) and list skipped files."""
     if not os.path.isdir(folder):
         raise EdgekitError("data folder %s does not exist" % folder)
@@ -97,7 +101,15 @@ def info(folder):
         identities = Counter(item.identity for item in index.items)
         click.echo("actions: %s" % ", ".join("%s %d" % (n, actions[i]) for i, n in enumerate(labels.actions)))
         click.echo("identities: %s" % ", ".join("%s %d" % (n, identities[i]) for i, n in enumerate(labels.identities)))
-        skipped = index.skipped
+        skipped = list(index.skipped)
+        if check_frames:
+            for item in index.items:
+                try:
+                    read_clip(item.path, check_frames, size=(8, 8))
+                except EdgekitError as exc:
+                    skipped.append((item.path, str(exc)))
+            click.echo("decoded %d clips with %d frames: %d unusable" % (
+                len(index.items), check_frames, len(skipped) - len(index.skipped)))
     else:
         index = scan_utkface(folder)
         click.echo("UTKFace images in %s: %d usable, %d malformed names" % (folder, len(index.items), len(index.malformed)))

@@ -17,6 +17,7 @@ Everything is rendered with vectorised numpy over (frames, height, width); one `
 seeded by ``seed`` drives every random draw, so the same seed gives the same frames.
 """
 
+import datetime
 import json
 import os
 
@@ -338,6 +339,9 @@ def render_face(rng, age, gender, race, height, width):
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+_FIRST_CAPTURE = datetime.datetime(2017, 1, 16, 12, 0, 0)
+
+
 def _is_face_file(name):
     try:
         parse_utkface_name(name)
@@ -360,9 +364,9 @@ def synthesize_faces(out_dir, count=64, size=(64, 64), seed=0, overwrite=False):
         gender = int(rng.integers(0, len(GENDERS)))
         race = int(rng.integers(0, len(RACES)))
         image = render_face(rng, age, gender, race, height, width)
-        # Unique, plausible capture times: 2017-01-16 12:00:00.000 plus i seconds and random ms.
-        stamp = "20170116%02d%02d%02d%03d" % (12 + i // 3600, (i // 60) % 60, i % 60,
-                                            int(rng.integers(0, 1000)))
+        # Unique, plausible capture times: one second apart from 2017-01-16 12:00, random ms.
+        taken = _FIRST_CAPTURE + datetime.timedelta(seconds=i)
+        stamp = taken.strftime("%Y%m%d%H%M%S") + "%03d" % int(rng.integers(0, 1000))
         path = os.path.join(out_dir, "%d_%d_%d_%s.jpg" % (age, gender, race, stamp))
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])
