@@ -1,0 +1,220 @@
+"""``edgekit run`` and ``edgekit enroll``: the device-side commands (no TensorFlow).
+
+``run`` streams a file, camera or URL through :class:`edge.runner.StreamingRunner` and writes one
+JSON line per region per window (``--jsonl``) and optionally an annotated video (``--write``).
+Both outputs are written under a temporary name and renamed into place when the stream ends (or
+is interrupted), so a reader never sees a half-written file under the final name.
+
+``enroll`` builds an open-set re-ID gallery from clips named ``<action>_<identity>_<n>.avi``.
+"""
+
+import json
+import os
+import tempfile
+
+import click
+import cv2
+
+from edge.errors import EdgekitError
+from edge.gallery import DEFAULT_THRESHOLD, Gallery
+from edge.preprocess import check_roi, parse_roi
+from edge.ringbuffer import GAP_POLICIES
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov")
+FOURCC = {".avi": "MJPG", ".mp4": "mp4v"}
+
+
+def _runner(model, device, threads, stride, rois, gallery, threshold, gap_policy, max_skip,
+            delegate, source_order):
+    from edge.runner import StreamingRunner
+    return StreamingRunner(model, device=device, threads=threads, stride=stride, rois=rois,
+                           gallery=gallery, unknown_threshold=threshold, gap_policy=gap_policy,
+                           max_skip=max_skip, delegate=delegate, source_order=source_order)
+
+
+class _PendingFile(object):
+    """A temp path beside ``path``, renamed over it by ``commit()`` (removed by ``discard()``)."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            raise EdgekitError("output directory %s does not exist; create it first" % directory)
+        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1],
+                                        dir=directory)
+        os.close(fd)
+
+    def commit(self):
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+class _Annotator(object):
+    """Draws each region's box and latest labels onto the frame and writes it to a video."""
+
+    def __init__(self, path, fps, size):
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in FOURCC:
+            raise EdgekitError("--write %s: use a .mp4 or .avi file name" % path)
+        self.pending = _PendingFile(path)
+        self.writer = cv2.VideoWriter(self.pending.tmp, cv2.VideoWriter_fourcc(*FOURCC[suffix]),
+                                      fps or 15.0, (size[1], size[0]))
+        if not self.writer.isOpened():
+            self.pending.discard()
+            raise EdgekitError("OpenCV cannot encode %s here; try a .avi file name" % path)
+        self.latest = {}
+
+    def update(self, result):
+        self.latest[result.roi_index] = result
+
+    def write(self, frame, rois):
+        for index, roi in enumerate(rois):
+            x, y, w, h = roi if roi is not None else (0, 0, frame.shape[1], frame.shape[0])
+            cv2.rectangle(frame, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), 1)
+            result = self.latest.get(index)
+            if result is None:
+                continue
+            words = [t.label for t in result.tasks.values() if t.label is not None]
+            if result.match is not None:
+                words.append("id:%s" % result.match.name)
+            cv2.putText(frame, " ".join(words), (x + 2, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (0, 255, 255), 1, cv2.LINE_AA)
+        self.writer.write(frame)  # drawing in place: the source reuses its buffer anyway
+
+    def close(self, commit):
+        self.writer.release()
+        if commit:
+            self.pending.commit()
+        else:
+            self.pending.discard()
+
+
+@click.command("run")
+@click.option("--model", "model", required=True, type=click.Path(),
+              help="Model directory written by 'edgekit quantize' (manifest.json + models).")
+@click.option("--source", required=True, help="Video file, camera index (0) or rtsp/http URL.")
+@click.option("--roi", "rois", multiple=True, metavar="X,Y,W,H",
+              help="Region of interest in source pixels; repeat for several (e.g. pool lanes).")
+@click.option("--stride", type=int, default=None,
+              help="Run the clip head every S frames (default: the manifest's).")
+@click.option("--jsonl", "jsonl", type=click.Path(), default=None,
+              help="Write one JSON line per region per window here.")
+@click.option("--write", "write", type=click.Path(), default=None,
+              help="Write the video with boxes and labels drawn on it (.mp4 or .avi).")
+@click.option("--device", default="cpu", show_default=True,
+              help="cpu, gpu, edgetpu, edgetpu:usb, edgetpu:pci or edgetpu:N.")
+@click.option("--delegate", default=None, help="Path of an external delegate library.")
+@click.option("--threads", type=int, default=None, help="CPU threads for the interpreter.")
+@click.option("--gallery", type=click.Path(), default=None,
+              help="Gallery .npz from 'edgekit enroll' for open-set re-identification.")
+@click.option("--unknown-threshold", type=float, default=None,
+              help="Cosine similarity below which a match is 'unknown' (default: the gallery's).")
+@click.option("--gap-policy", type=click.Choice(GAP_POLICIES), default="reset", show_default=True,
+              help="After skipped frames: reset the buffer or hold it.")
+@click.option("--max-skip", type=int, default=0, show_default=True,
+              help="Skipped frames tolerated before the gap policy applies.")
+@click.option("--max-frames", type=int, default=None, help="Stop after this many frames.")
+def run_command(model, source, rois, stride, jsonl, write, device, delegate, threads, gallery,
+                unknown_threshold, gap_policy, max_skip, max_frames):
+    """Stream a video file, camera or URL through the model; one JSON line per window."""
+    from edge.sources import FrameSource
+
+    boxes = [parse_roi(text) for text in rois]
+    runner = _runner(model, device, threads, stride, boxes, gallery, unknown_threshold,
+                     gap_policy, max_skip, delegate, "BGR")
+    source_obj = FrameSource(source)
+    if source_obj.width and source_obj.height:
+        for i, box in enumerate(boxes):  # fail before any output file is created
+            check_roi(box, (source_obj.height, source_obj.width), where="--roi #%d" % (i + 1))
+    pending = _PendingFile(jsonl) if jsonl else None
+    handle = open(pending.tmp, "w", encoding="utf-8") if pending else None
+    annotator = None
+    windows = 0
+    try:
+        for index, timestamp, frame in source_obj:
+            if max_frames is not None and source_obj.stats.frames_read > max_frames:
+                break
+            results = runner.process(frame, index, timestamp)
+            for result in results:
+                windows += 1
+                if handle is not None:
+                    handle.write(json.dumps(result.to_dict()) + "\n")
+            if write:
+                if annotator is None:
+                    annotator = _Annotator(write, source_obj.fps, frame.shape)
+                for result in results:
+                    annotator.update(result)
+                annotator.write(frame, runner.rois)
+    finally:
+        source_obj.close()
+        if handle is not None:
+            handle.close()
+            # keep what was written even when interrupted: every line is a finished window
+            pending.commit()
+        if annotator is not None:
+            annotator.close(commit=True)
+    stats = source_obj.stats
+    if stats.frames_read == 0:
+        raise EdgekitError("no frame could be read from %s (%s)" % (source, stats.reason))
+    click.echo("%d frames read, %d skipped, %d missing; %d windows over %d region(s); %s"
+               % (stats.frames_read, stats.frames_skipped, stats.frames_missing, windows,
+                  len(runner.rois), stats.reason))
+
+
+def identity_from_name(path):
+    """``<action>_<identity>_<n>.avi`` -> identity; EdgekitError for other names."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    parts = stem.split("_")
+    if len(parts) < 3 or not parts[1]:
+        raise EdgekitError("cannot tell the identity of %s: clips must be named "
+                           "<action>_<identity>_<n>.avi" % path)
+    return parts[1]
+
+
+@click.command("enroll")
+@click.option("--model", "model", required=True, type=click.Path(),
+              help="Model directory written by 'edgekit quantize'.")
+@click.option("--clips", required=True, type=click.Path(),
+              help="Folder of clips named <action>_<identity>_<n>.avi.")
+@click.option("--out", required=True, type=click.Path(), help="Gallery file to write (.npz).")
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              help="Cosine similarity below which a match is 'unknown' (stored in the gallery).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=int, default=None)
+def enroll_command(model, clips, out, threshold, device, threads):
+    """Build an open-set re-ID gallery of identity embeddings from labelled clips."""
+    from edge.video import read_clip
+
+    if not os.path.isdir(clips):
+        raise EdgekitError("clip folder %s does not exist" % clips)
+    if not str(out).endswith(".npz"):
+        raise EdgekitError("--out %s must end in .npz" % out)
+    files = sorted(f for f in os.listdir(clips) if f.lower().endswith(VIDEO_SUFFIXES))
+    if not files:
+        raise EdgekitError("no video clips (%s) in %s" % (", ".join(VIDEO_SUFFIXES), clips))
+    runner = _runner(model, device, threads, 1, None, None, None, "reset", 0, None, "RGB")
+    if runner.embedding_task is None:
+        raise EdgekitError("model %s has no embedding task to enroll with" % model)
+    samples = []
+    skipped = []
+    for name in files:
+        path = os.path.join(clips, name)
+        identity = identity_from_name(path)
+        try:
+            frames = read_clip(path, runner.clip_length, stride=1, size=None)
+        except EdgekitError as exc:  # one bad clip must not sink the gallery; report it
+            skipped.append("%s (%s)" % (name, exc))
+            continue
+        result = runner.run_clip(frames, source_order="RGB")
+        samples.append((identity, result.embedding))
+    if not samples:
+        raise EdgekitError("no clip in %s could be read: %s" % (clips, "; ".join(skipped)))
+    gallery = Gallery.from_samples(samples, threshold=threshold,
+                                   model=runner.manifest.name + ":" + runner.manifest.backbone)
+    gallery.save(out)
+    click.echo("enrolled %d clips of %d identities into %s%s"
+               % (len(samples), len(gallery.names), out,
+                  "; skipped %d: %s" % (len(skipped), "; ".join(skipped)) if skipped else ""))

@@ -1,0 +1,252 @@
+"""The streaming runner: parity with head.tflite, clip.tflite and the float model; ROIs; stride;
+gaps; allocation-free hot path."""
+
+import os
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import EdgekitError
+from edge.gallery import Gallery
+from edge.interpreter import make_interpreter
+from edge.manifest import Manifest
+from edge.runner import StreamingRunner
+from edge.tflite_inspect import signature_indices
+from tests.fixtures.edge import (CLIP_LENGTH, HEIGHT, WIDTH, build_keras_models, decode_all,
+                                 edge_model_dir, edge_model_dir_int8, edge_video)  # noqa: F401
+
+TASKS = ("action", "identity", "identity_embedding")
+
+
+def _rgb_input(frame_bgr, roi=None):
+    """Independent reference preprocessing: crop, BGR->RGB, INTER_AREA resize to the input."""
+    if roi is not None:
+        x, y, w, h = roi
+        frame_bgr = frame_bgr[y:y + h, x:x + w]
+    rgb = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2RGB)
+    return cv2.resize(rgb, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def _quantize(pixels, detail):
+    scale, zero_point = detail["quantization"]
+    if detail["dtype"] == np.uint8 and scale == 1.0 and zero_point == 0:
+        return pixels.astype(np.uint8)
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(pixels / scale) + zero_point, info.min, info.max).astype(
+        detail["dtype"])
+
+
+def _run(interpreter, inputs):
+    """Run a signature; returns {output name: array}."""
+    runner = interpreter.get_signature_runner(
+        sorted(interpreter.get_signature_list())[0])
+    return {k: np.array(v) for k, v in runner(**inputs).items()}
+
+
+def _features(model_dir, frames_rgb):
+    """frame.tflite on each frame, requantized to the head's input with the textbook formula."""
+    frame = make_interpreter(os.path.join(model_dir, "frame.tflite"))
+    head = make_interpreter(os.path.join(model_dir, "head.tflite"))
+    in_detail = frame.get_input_details()[0]
+    out_scale, out_zp = frame.get_output_details()[0]["quantization"]
+    head_detail = head.get_input_details()[0]
+    h_scale, h_zp = head_detail["quantization"]
+    feats = []
+    for rgb in frames_rgb:
+        (out,) = _run(frame, {"frame": _quantize(rgb.astype(np.float64), in_detail)[None]}).values()
+        real = (out[0].astype(np.float64) - out_zp) * out_scale
+        feats.append(np.clip(np.round(real / h_scale) + h_zp, -128, 127).astype(np.int8))
+    return np.stack(feats), head
+
+
+def _collect(runner, frames, **kwargs):
+    results = []
+    for i, frame in enumerate(frames):
+        results.extend(runner.process(frame, frame_index=i, **kwargs))
+    return results
+
+
+def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)
+    runner = StreamingRunner(edge_model_dir)
+    results = _collect(runner, frames)
+    assert len(results) == len(frames) - CLIP_LENGTH + 1
+    feats, head = _features(edge_model_dir, [_rgb_input(f) for f in frames])
+    for result in results:
+        window = feats[result.first_frame:result.last_frame + 1]
+        assert result.last_frame - result.first_frame + 1 == CLIP_LENGTH
+        expected = _run(head, {"features": window[None]})
+        for task in TASKS:
+            np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
+
+
+def test_streaming_matches_clip_model_within_int8_tolerance(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)
+    results = _collect(StreamingRunner(edge_model_dir), frames)
+    clip = make_interpreter(os.path.join(edge_model_dir, "clip.tflite"))
+    detail = clip.get_input_details()[0]
+    rgb = np.stack([_rgb_input(f) for f in frames]).astype(np.float64)
+    worst = 0.0
+    for result in results:
+        window = rgb[result.first_frame:result.last_frame + 1]
+        expected = _run(clip, {"clip": _quantize(window, detail)[None]})
+        for task in ("action", "identity"):
+            worst = max(worst, np.abs(result.tasks[task].values - expected[task][0]).max())
+        cosine = float(np.dot(result.embedding, expected["identity_embedding"][0]))
+        assert cosine > 0.97
+    assert worst < 0.08
+
+
+def test_streaming_matches_float_model_within_quantization_tolerance(edge_model_dir, edge_video):
+    _, _, clip_model = build_keras_models(seed=123)  # weights come from the file below
+    clip_model.load_weights(os.path.join(os.path.dirname(edge_model_dir), "float.weights.h5"))
+    frames = decode_all(edge_video)
+    results = _collect(StreamingRunner(edge_model_dir), frames)
+    rgb = np.stack([_rgb_input(f) for f in frames]).astype(np.float32)
+    for result in results[::4]:
+        window = rgb[result.first_frame:result.last_frame + 1][None]
+        expected = dict(zip(TASKS, [v.numpy()[0] for v in clip_model(window)]))
+        for task in ("action", "identity"):
+            np.testing.assert_allclose(result.tasks[task].values, expected[task], atol=0.1)
+        assert float(np.dot(result.embedding, expected["identity_embedding"])) > 0.95
+
+
+def test_int8_input_model_gives_same_decisions_path(edge_model_dir_int8, edge_video):
+    """An int8-pixel frame model goes through the quantization LUT; parity with its head holds."""
+    frames = decode_all(edge_video)[:8]
+    results = _collect(StreamingRunner(edge_model_dir_int8), frames)
+    feats, head = _features(edge_model_dir_int8, [_rgb_input(f) for f in frames])
+    assert Manifest.load(edge_model_dir_int8).models["frame"].inputs[0].dtype == "int8"
+    for result in results:
+        expected = _run(head, {"features": feats[result.first_frame:result.last_frame + 1][None]})
+        np.testing.assert_array_equal(result.action_probs, expected["action"][0])
+
+
+def test_stride_and_warm_up(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)
+    results = _collect(StreamingRunner(edge_model_dir, stride=3), frames)
+    last_frames = [r.last_frame for r in results]
+    assert last_frames == list(range(CLIP_LENGTH - 1, len(frames), 3))
+    assert all(r.first_frame == r.last_frame - CLIP_LENGTH + 1 for r in results)
+
+
+def test_every_frame_runs_frame_model_once_per_roi(edge_model_dir, edge_video, monkeypatch):
+    frames = decode_all(edge_video)[:9]
+    runner = StreamingRunner(edge_model_dir, rois=[(0, 0, 32, 32), (20, 10, 40, 30)], stride=2)
+    calls = {"frame": 0, "head": 0}
+    frame_invoke, head_invoke = runner.frame_interpreter.invoke, runner.head_interpreter.invoke
+
+    def count(name, fn):
+        def wrapped():
+            calls[name] += 1
+            return fn()
+        return wrapped
+
+    monkeypatch.setattr(runner.frame_interpreter, "invoke", count("frame", frame_invoke),
+                        raising=False)
+    monkeypatch.setattr(runner.head_interpreter, "invoke", count("head", head_invoke),
+                        raising=False)
+    results = _collect(runner, frames)
+    assert calls["frame"] == 2 * len(frames)
+    windows_per_roi = len(range(CLIP_LENGTH - 1, len(frames), 2))
+    assert calls["head"] == len(results) == 2 * windows_per_roi
+
+
+def test_rois_each_equal_a_runner_on_the_cropped_video(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)[:10]
+    rois = [(0, 0, 32, 48), (30, 8, 34, 40)]
+    results = _collect(StreamingRunner(edge_model_dir, rois=rois), frames)
+    assert {r.roi_index for r in results} == {0, 1}
+    for index, (x, y, w, h) in enumerate(rois):
+        crops = [np.ascontiguousarray(f[y:y + h, x:x + w]) for f in frames]
+        alone = _collect(StreamingRunner(edge_model_dir), crops)
+        mine = [r for r in results if r.roi_index == index]
+        assert [r.roi for r in mine] == [rois[index]] * len(alone)
+        for a, b in zip(mine, alone):
+            np.testing.assert_array_equal(a.embedding, b.embedding)
+            assert a.action_label == b.action_label
+
+
+def test_roi_outside_frame_is_a_clear_error(edge_model_dir, edge_video):
+    frame = decode_all(edge_video)[0]
+    runner = StreamingRunner(edge_model_dir, rois=[(40, 0, 32, 32)])
+    with pytest.raises(EdgekitError, match="outside the 64x48 frame"):
+        runner.process(frame)
+
+
+def test_gap_reset_and_hold(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)[:12]
+    indices = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13]  # frames 5 and 6 were dropped
+    reset = StreamingRunner(edge_model_dir, gap_policy="reset")
+    hold = StreamingRunner(edge_model_dir, gap_policy="hold")
+    out_reset, out_hold = [], []
+    for frame, index in zip(frames, indices):
+        out_reset += reset.process(frame, frame_index=index)
+        out_hold += hold.process(frame, frame_index=index)
+    assert [(r.first_frame, r.last_frame) for r in out_reset] == [
+        (0, 3), (1, 4), (7, 10), (8, 11), (9, 12), (10, 13)]
+    assert [(r.first_frame, r.last_frame, r.gap) for r in out_hold][:6] == [
+        (0, 3, False), (1, 4, False), (2, 7, True), (3, 8, True), (4, 9, True), (7, 10, False)]
+    assert reset.rings[0].gaps == hold.rings[0].gaps == 1
+
+
+def test_gallery_match_in_results(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)[:6]
+    probe = _collect(StreamingRunner(edge_model_dir), frames)[0].embedding
+    other = np.roll(probe, 3) * -1.0
+    gallery = Gallery.from_samples([("ana", probe), ("ben", other)], threshold=0.9)
+    results = _collect(StreamingRunner(edge_model_dir, gallery=gallery), frames)
+    assert results[0].match.name == "ana" and results[0].match.similarity > 0.99
+    strict = _collect(StreamingRunner(edge_model_dir, gallery=gallery, unknown_threshold=1.01),
+                      frames)
+    assert strict[0].match.name == "unknown" and strict[0].match.nearest == "ana"
+
+
+def test_result_records_and_timings(edge_model_dir, edge_video):
+    result = _collect(StreamingRunner(edge_model_dir), decode_all(edge_video)[:4])[0]
+    data = result.to_dict()
+    assert data["frames"] == [0, 3]
+    assert set(data["tasks"]) == set(TASKS)
+    assert data["tasks"]["action"]["label"] == result.action_label
+    assert abs(sum(result.action_probs) - 1.0) < 0.02
+    assert set(result.timings) == {"preprocess", "frame_model", "head"}
+    assert all(v >= 0 for v in result.timings.values())
+
+
+def test_output_tensors_resolved_by_signature_name(edge_model_dir):
+    runner = StreamingRunner(edge_model_dir)
+    sig = signature_indices(runner.head_interpreter)
+    assert [(t.name, i) for t, i, _, _ in runner._tasks] == [
+        (name, sig["outputs"][name]) for name in TASKS]
+
+
+def test_hot_path_does_not_grow_memory(edge_model_dir, edge_video):
+    frames = decode_all(edge_video)
+    runner = StreamingRunner(edge_model_dir, rois=[(0, 0, 32, 32), (10, 5, 50, 40)], stride=1000)
+    ring_buffer = runner.rings[0].features
+    _collect(runner, frames[:CLIP_LENGTH + 1])  # warm: first-frame checks done
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(200):
+            runner.process(frames[i % len(frames)], frame_index=CLIP_LENGTH + 1 + i)
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 2048       # nothing retained per frame
+    assert peak - before < 16 * 1024   # and no big temporaries (a 32x32x3 copy is 3 KB)
+    assert runner.rings[0].features is ring_buffer
+
+
+def test_manifest_model_mismatch_is_caught(edge_model_dir, tmp_path):
+    import shutil
+    broken = tmp_path / "m"
+    shutil.copytree(edge_model_dir, broken)
+    shutil.copy(os.path.join(edge_model_dir, "clip.tflite"), broken / "head.tflite")
+    with pytest.raises(EdgekitError, match="manifest does not match model"):
+        StreamingRunner(str(broken))
+    # even with verification off, the tensor specs give the swap away
+    with pytest.raises(EdgekitError, match="manifest does not match model"):
+        StreamingRunner(str(broken), verify=False)
