@@ -34,11 +34,16 @@ def _check(x_uint8, targets):
     return x, targets
 
 
-def _augment(clip, generator):
-    """Random brightness/contrast, horizontal flip and translation shared by all frames of a clip."""
+def _augment(clip, key, seed):
+    """Random brightness/contrast, horizontal flip and translation shared by all frames of a clip.
+
+    The draws are stateless, keyed by (``key`` from a seeded random stream, ``seed``): no random
+    state variable lives in the input graph, so a distribution strategy can copy the dataset, and
+    parallel mapping stays deterministic.
+    """
     shape = tf.shape(clip)
     height, width = shape[1], shape[2]
-    params = generator.uniform([5], 0.0, 1.0)
+    params = tf.random.stateless_uniform([5], tf.stack([key, tf.constant(seed, tf.int64)]))
     contrast = CONTRAST_RANGE[0] + (CONTRAST_RANGE[1] - CONTRAST_RANGE[0]) * params[0]
     brightness = BRIGHTNESS_DELTA * (2.0 * params[1] - 1.0)
     mean = tf.reduce_mean(clip)
@@ -59,7 +64,7 @@ def make_dataset(x_uint8, targets, batch_size, training, seed=0, augment=True):
     """Batches of ``(x float32 (B, T, H, W, 3) in [0, 255], {name: target})``.
 
     ``training`` shuffles (seeded, reshuffled every epoch) and, with ``augment``, applies
-    per-clip augmentation from a seeded generator, so a run is reproducible. Evaluation datasets
+    per-clip augmentation that differs every epoch but is reproducible for a given seed. Evaluation datasets
     keep the input order.
     """
     x, targets = _check(x_uint8, targets)
@@ -84,13 +89,15 @@ def make_dataset(x_uint8, targets, batch_size, training, seed=0, augment=True):
         data = tf.data.Dataset.range(count).map(gather)
     if training:
         data = data.shuffle(min(count, 4096), seed=seed, reshuffle_each_iteration=True)
-    to_float = lambda clip, ys: (tf.cast(clip, tf.float32), ys)  # noqa: E731
     if training and augment:
-        generator = tf.random.Generator.from_seed(seed)
-        # Sequential map: the shared generator then yields the same draws in the same order.
-        data = data.map(lambda clip, ys: (_augment(tf.cast(clip, tf.float32), generator), ys))
+        # One random key per clip, a new stream every epoch, the same streams for the same seed.
+        keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        data = tf.data.Dataset.zip((data, keys)).map(
+            lambda sample, key: (_augment(tf.cast(sample[0], tf.float32), key, int(seed)), sample[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        data = data.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        data = data.map(lambda clip, ys: (tf.cast(clip, tf.float32), ys),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return data.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
 
