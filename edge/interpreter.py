@@ -18,6 +18,7 @@ library) is an :class:`EdgekitError`; the model is validated before the native l
 because a corrupt flatbuffer can crash the native code instead of raising.
 """
 
+import ctypes
 import os
 import platform
 import struct
@@ -157,6 +158,13 @@ def make_interpreter(model_path, device="cpu", delegate=None, threads=None,
 
 
 def _load_delegate(module, library, options, what):
+    # Probe with ctypes first: a failed load_delegate leaves a half-built Delegate whose __del__
+    # prints an "Exception ignored" traceback, which a CLI user must not see.
+    try:
+        ctypes.CDLL(library)
+    except OSError as exc:
+        raise EdgekitError("cannot load delegate %s (%s): install %s"
+                           % (library, _first_line(exc), what))
     try:
         return module.load_delegate(library, dict(options or {}))
     except (ValueError, OSError, RuntimeError) as exc:

@@ -13,6 +13,7 @@ frames); with ``"hold"`` the buffered features are kept and the next windows spa
 frame range shows it). A frame index that goes backwards (a source restart) always resets.
 """
 
+import cv2
 import numpy as np
 
 from edge.errors import EdgekitError
@@ -53,7 +54,9 @@ class Requantizer(object):
         if self.mode == "copy":
             np.copyto(dst, src, casting="unsafe")
         elif self.mode == "lut":
-            np.take(self.lut, src.view(np.uint8), out=dst, mode="clip")
+            # cv2.LUT on flat views: in place, no temporaries (np.take would build an intp
+            # index array the size of the feature map on every push).
+            cv2.LUT(src.view(np.uint8).reshape(1, -1), self.lut, dst=dst.reshape(1, -1))
         else:
             if self._scratch is None or self._scratch.shape != src.shape:
                 self._scratch = np.empty(src.shape, np.float32)  # once, at the first push

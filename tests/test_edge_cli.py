@@ -1,0 +1,85 @@
+"""edgekit run / enroll through the real CLI group (edge.cli:main)."""
+
+import json
+import os
+
+import numpy as np
+from click.testing import CliRunner
+
+from edge.cli import main
+from edge.gallery import Gallery
+from edge.sources import FrameSource
+from tests.fixtures.edge import (IDENTITIES, edge_clips_dir, edge_model_dir,  # noqa: F401
+                                 edge_video)
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_run_writes_jsonl_and_annotated_video(edge_model_dir, edge_video, tmp_path):
+    out = tmp_path / "out.jsonl"
+    video = tmp_path / "annotated.avi"
+    result = _invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                     "--roi", "0,0,32,48", "--roi", "32,0,32,48", "--stride", "2",
+                     "--jsonl", str(out), "--write", str(video))
+    assert result.exit_code == 0, result.output
+    assert "20 frames read, 0 skipped" in result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 2 * len(range(3, 20, 2))
+    assert {line["roi"] for line in lines} == {0, 1}
+    assert lines[0]["frames"] == [0, 3] and lines[0]["box"] == [0, 0, 32, 48]
+    assert lines[0]["tasks"]["action"]["label"] in ("breaststroke", "drowning", "freestyle",
+                                                    "safe")
+    written = FrameSource(str(video))
+    assert sum(1 for _ in written) == 20
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
+
+
+def test_enroll_then_run_with_gallery(edge_model_dir, edge_clips_dir, edge_video, tmp_path):
+    gallery_path = tmp_path / "gallery.npz"
+    result = _invoke("enroll", "--model", edge_model_dir, "--clips", edge_clips_dir,
+                     "--out", str(gallery_path), "--threshold", "0.6")
+    assert result.exit_code == 0, result.output
+    assert "enrolled 8 clips of 4 identities" in result.output
+    gallery = Gallery.load(gallery_path)
+    assert sorted(gallery.names) == sorted(IDENTITIES)
+    assert np.allclose(np.linalg.norm(gallery.embeddings, axis=1), 1.0, atol=1e-5)
+    out = tmp_path / "out.jsonl"
+    result = _invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                     "--gallery", str(gallery_path), "--unknown-threshold", "1.5",
+                     "--jsonl", str(out))
+    assert result.exit_code == 0, result.output
+    matches = [json.loads(line)["match"] for line in out.read_text().splitlines()]
+    assert matches and all(m["name"] == "unknown" and m["nearest"] in IDENTITIES
+                           for m in matches)
+
+
+def _one_line_error(result, text):
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgekit: error:"), result.output
+    assert text in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_roi_outside_frame(edge_model_dir, edge_video, tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = _invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                     "--roi", "40,0,32,32", "--jsonl", str(out))
+    _one_line_error(result, "outside the 64x48 frame")
+    assert not out.exists()
+
+
+def test_bad_inputs_are_one_line_errors(edge_model_dir, edge_video, tmp_path):
+    _one_line_error(_invoke("run", "--model", str(tmp_path), "--source", edge_video),
+                    "no manifest")
+    _one_line_error(_invoke("run", "--model", edge_model_dir, "--source",
+                            str(tmp_path / "missing.avi")), "does not exist")
+    _one_line_error(_invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                            "--roi", "1,2,3"), "bad ROI")
+    bad_clips = tmp_path / "clips"
+    bad_clips.mkdir()
+    (bad_clips / "noidentity.avi").write_bytes(b"x")
+    _one_line_error(_invoke("enroll", "--model", edge_model_dir, "--clips", str(bad_clips),
+                            "--out", str(tmp_path / "g.npz")), "<action>_<identity>_<n>.avi")

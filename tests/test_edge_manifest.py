@@ -1,0 +1,83 @@
+"""manifest.json: round trip, strict loading that names the key path, verify against the files."""
+
+import copy
+import json
+import os
+import shutil
+import stat
+
+import pytest
+
+from edge.errors import EdgekitError
+from edge.manifest import Manifest
+from tests.fixtures.edge import edge_model_dir  # noqa: F401
+
+
+@pytest.fixture()
+def manifest_dict(edge_model_dir):
+    with open(os.path.join(edge_model_dir, "manifest.json")) as handle:
+        return json.load(handle)
+
+
+def test_round_trip(edge_model_dir, tmp_path):
+    manifest = Manifest.load(edge_model_dir)
+    assert manifest.clip_length == 4 and manifest.feature_shape == [4, 4, 8]
+    assert [t.output for t in manifest.tasks] == ["action", "identity", "identity_embedding"]
+    assert manifest.models["frame"].inputs[0].dtype == "uint8"
+    assert manifest.models["frame"].outputs[0].scale > 0
+    path = manifest.save(tmp_path)
+    assert Manifest.load(path).to_dict() == manifest.to_dict()
+    assert Manifest.from_dict(manifest.to_dict()) == manifest
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode & stat.S_IRGRP  # not the 0600 of a raw temp file
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d.update(colour="RGB"), "unknown key colour"),
+    (lambda d: d["models"]["frame"]["inputs"][0].update(extra=1),
+     "unknown key models.frame.inputs[0].extra"),
+    (lambda d: d.pop("clip_length"), "missing key clip_length"),
+    (lambda d: d["input"].pop("height"), "missing key input.height"),
+    (lambda d: d.update(clip_length="15"), "clip_length must be an integer"),
+    (lambda d: d["models"]["head"]["outputs"][1].update(scale="x"),
+     "models.head.outputs[1].scale must be a number"),
+    (lambda d: d["tasks"][0].update(labels="abc"), "tasks[0].labels must be a list"),
+    (lambda d: d.update(method="int4"), "method is 'int4'"),
+    (lambda d: d["tasks"][1].update(kind="ranking"), "tasks[1].kind"),
+    (lambda d: d["models"].pop("head"), "models has no 'head'"),
+    (lambda d: d.update(schema_version=2), "schema_version is 2"),
+    (lambda d: d["feature_shape"].append(True), "feature_shape[3] must be an integer"),
+])
+def test_strict_loading_names_the_key(manifest_dict, edit, key):
+    data = copy.deepcopy(manifest_dict)
+    edit(data)
+    with pytest.raises(EdgekitError) as info:
+        Manifest.from_dict(data)
+    assert key in str(info.value)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(EdgekitError, match="no manifest at"):
+        Manifest.load(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(EdgekitError, match="not valid JSON"):
+        Manifest.load(tmp_path)
+
+
+def test_verify(edge_model_dir, tmp_path):
+    copy_dir = tmp_path / "m"
+    shutil.copytree(edge_model_dir, copy_dir)
+    manifest = Manifest.load(copy_dir)
+    manifest.verify(copy_dir)
+    with open(copy_dir / "head.tflite", "r+b") as handle:  # same size, one byte changed
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(EdgekitError, match="manifest does not match model .*head.tflite"):
+        manifest.verify(copy_dir)
+    manifest.verify(copy_dir, roles=["frame"])
+    os.remove(copy_dir / "frame.tflite")
+    with pytest.raises(EdgekitError, match="frame.tflite .* is missing"):
+        manifest.verify(copy_dir, roles=["frame"])

@@ -1,0 +1,92 @@
+"""Preprocessing: crop/resize/colour order and quantization into a preallocated input tensor."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import EdgekitError
+from edge.manifest import InputSpec, TensorSpec
+from edge.preprocess import Preprocessor, check_roi, parse_roi, quantize_lut
+
+SPEC = InputSpec(height=16, width=20)
+
+
+def _frame(height=40, width=50, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _reference(frame_bgr, roi=None):
+    if roi is not None:
+        x, y, w, h = roi
+        frame_bgr = frame_bgr[y:y + h, x:x + w]
+    rgb = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2RGB)
+    return cv2.resize(rgb, (20, 16), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("dtype, scale, zero_point", [
+    ("uint8", 1.0, 0), ("uint8", 0.5, 3), ("int8", 1.0, -128), ("int8", 2.1, -5),
+    ("float32", None, None)])
+def test_quantization_matches_formula(dtype, scale, zero_point):
+    frame = _frame()
+    pre = Preprocessor(SPEC, TensorSpec("frame", [1, 16, 20, 3], dtype, scale, zero_point))
+    dst = np.zeros((16, 20, 3), dtype)
+    assert pre(frame, dst) is dst
+    pixels = _reference(frame).astype(np.float64)
+    if dtype == "float32":
+        expected = pixels.astype(np.float32)
+    else:
+        info = np.iinfo(dtype)
+        expected = np.clip(np.round(pixels / scale) + zero_point, info.min, info.max).astype(dtype)
+    np.testing.assert_array_equal(dst, expected)
+
+
+def test_identity_lut_is_skipped_and_writes_in_place():
+    pre = Preprocessor(SPEC, TensorSpec("frame", [1, 16, 20, 3], "uint8", 1.0, 0))
+    assert pre.identity
+    tensor = np.zeros((1, 16, 20, 3), np.uint8)  # stands in for interpreter.tensor(i)()
+    pre(_frame(), tensor[0])
+    np.testing.assert_array_equal(tensor[0], _reference(_frame()))
+
+
+def test_roi_crop_and_rgb_source():
+    frame = _frame(60, 80)
+    roi = (10, 20, 30, 25)
+    pre = Preprocessor(SPEC, TensorSpec("f", [1, 16, 20, 3], "uint8", 1.0, 0), roi=roi)
+    dst = np.zeros((16, 20, 3), np.uint8)
+    pre(frame, dst)
+    np.testing.assert_array_equal(dst, _reference(frame, roi))
+    rgb_source = Preprocessor(SPEC, TensorSpec("f", [1, 16, 20, 3], "uint8", 1.0, 0),
+                              source_order="RGB", roi=roi)
+    rgb_frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    rgb_source(rgb_frame, dst)
+    np.testing.assert_array_equal(dst, _reference(frame, roi))
+
+
+def test_no_resize_when_sizes_match():
+    frame = _frame(16, 20)
+    pre = Preprocessor(SPEC, TensorSpec("f", [1, 16, 20, 3], "int8", 1.0, -128))
+    dst = np.zeros((16, 20, 3), np.int8)
+    pre(frame, dst)
+    np.testing.assert_array_equal(dst.astype(np.int16) + 128, frame[:, :, ::-1])
+
+
+def test_bad_frames_and_rois():
+    pre = Preprocessor(SPEC, TensorSpec("f", [1, 16, 20, 3], "uint8", 1.0, 0), roi=(40, 0, 20, 20))
+    dst = np.zeros((16, 20, 3), np.uint8)
+    with pytest.raises(EdgekitError, match="outside the 50x40 frame"):
+        pre(_frame(), dst)
+    with pytest.raises(EdgekitError, match="uint8 H x W x 3"):
+        Preprocessor(SPEC, TensorSpec("f", [1, 16, 20, 3], "uint8", 1.0, 0))(
+            np.zeros((40, 50), np.uint8), dst)
+    with pytest.raises(EdgekitError, match="no quantization scale"):
+        quantize_lut("int8", None, None)
+
+
+def test_parse_and_check_roi():
+    assert parse_roi("1, 2,3,4") == (1, 2, 3, 4)
+    for text in ("1,2,3", "a,b,c,d", "0,0,0,5", "-1,0,4,4"):
+        with pytest.raises(EdgekitError, match="bad ROI"):
+            parse_roi(text)
+    check_roi((0, 0, 50, 40), (40, 50, 3))
+    with pytest.raises(EdgekitError, match="outside"):
+        check_roi((1, 0, 50, 40), (40, 50, 3))
