@@ -51,6 +51,10 @@ class HeadWidths:
     head_units: int = 1024
     dropout: float = 0.3
     head_dropout: float = 0.5
+    # keras.applications hard-code BatchNorm momentum 0.99 (EfficientNet) / 0.999 (MobileNetV2),
+    # tuned for ImageNet-length training: on a few hundred steps from scratch the moving
+    # statistics lag the weights so far that inference collapses to one class. 0.9 tracks them.
+    bn_momentum: float = 0.9
 
 
 HEAD_SIZES = {

@@ -169,6 +169,9 @@ def build_mtdnn(config):
         outputs.update(_task_head(fused, task, config.widths))
 
     clip = keras.Model(clip_input, outputs, name="mtdnn_" + config.name)
+    for layer in clip.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = config.widths.bn_momentum
     # Cut out of the same graph: these share every layer (and weight) with ``clip``.
     frame = keras.Model(frames, features, name="frame")
     head = keras.Model(feature_maps, outputs, name="head")

@@ -199,7 +199,7 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
     seconds = time.time() - started
     if early.best_weights is not None and early.stopped_epoch == 0:
         model.clip.set_weights(early.best_weights)  # keep the best epoch even without an early stop
-    with atomic_path(info.weights_path, suffix=".h5") as tmp:
+    with atomic_path(info.weights_path, suffix=".weights.h5") as tmp:
         model.clip.save_weights(tmp)
 
     test = parts["test"] if len(parts["test"]) else parts["val"]

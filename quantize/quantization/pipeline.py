@@ -1,0 +1,262 @@
+"""``quantize_run``: one method, from a run directory to a finished model directory.
+
+Order of work: validate every argument before anything slow (a bad --sparsity must not cost a
+fine-tuning), load the run and its stored splits, produce the Keras models to export (float,
+QAT-fine-tuned, or pruned + prune-preserving-QAT), convert frame/head/clip, gate them, score
+float Keras / fake-quant Keras / TFLite with the one eval function, then write manifest and
+report and move the directory into place.
+"""
+
+import os
+import shutil
+import time
+import warnings
+
+import numpy as np
+
+from edge.errors import EdgekitError
+from quantize.quantization import convert as conv
+from quantize.quantization.convert import INTEGER_METHODS, METHODS
+
+SMALL_CALIBRATION = 100
+
+
+def check_arguments(method, sparsity, epochs, calibration, target):
+    if method not in METHODS:
+        raise EdgekitError("unknown --method %r; choose one of %s" % (method, ", ".join(METHODS)))
+    if method == "prune-qat":
+        from quantize.quantization.prune import check_sparsity
+        sparsity = check_sparsity(0.5 if sparsity is None else sparsity)
+    elif sparsity is not None:
+        raise EdgekitError("--sparsity only applies to --method prune-qat (got --method %s)" % method)
+    if epochs is not None and int(epochs) < 1:
+        raise EdgekitError("--epochs must be >= 1, got %s" % epochs)
+    if int(calibration) < 1:
+        raise EdgekitError("--calibration must be >= 1 frames, got %s" % calibration)
+    if target not in ("cpu", "coral"):
+        raise EdgekitError("unknown --target %r; choose cpu or coral" % target)
+    if target == "coral" and method not in INTEGER_METHODS:
+        raise EdgekitError("--target coral needs a full-integer model; use --method ptq, qat or "
+                           "prune-qat (not %s)" % method)
+    return sparsity
+
+
+def _load(run_dir, data_dir):
+    from quantize.datasets import load_task_data
+    from quantize.runs import load_run_model
+
+    model, info = load_run_model(run_dir)
+    data_dir = data_dir or info.data_dir
+    if not data_dir:
+        raise EdgekitError("run %s does not record its data folder; pass --data" % run_dir)
+    data = load_task_data(info.config, data_dir, info.clip_stride)
+    same = os.path.abspath(data_dir) == os.path.abspath(info.data_dir or "")
+    if same and info.splits.get("train"):
+        train = data.select(info.splits["train"])
+        val = data.select(info.splits.get("val", []))
+        test = data.select(info.splits.get("test", [])) if info.splits.get("test") else train
+    else:  # another folder: calibrate, fine-tune and score on all of it (said in the report)
+        train, val, test = data, None, data
+    if len(train) == 0:
+        raise EdgekitError("no calibration samples: the training split of %s is empty; give "
+                           "--data a folder with clips of the run's classes" % data_dir)
+    return model, info, data_dir, train, val, test
+
+
+def _predict(keras_model, x, batch_size=8):
+    from quantize.train import predict
+    return predict(keras_model, x, batch_size)
+
+
+def _fine_tuned(method, model, info, train, val, epochs, sparsity, work_dir, resume, verbose):
+    """(qat models, float MTDNN holding the fine-tuned weights, extra report entries)."""
+    from quantize.model import build_mtdnn
+    from quantize.quantization import finetune, prune, qat
+
+    extra = {}
+    config = info.config
+    source = model
+    if method == "prune-qat":
+        state = finetune.PhaseState(work_dir, "prune", {"sparsity": sparsity, "epochs": epochs})
+        batch = 4
+        steps = int(np.ceil(len(train) / batch)) * epochs
+        wrapped = prune.wrap_for_pruning(model.clip, sparsity, steps)
+        if verbose:
+            print("pruning to sparsity %.2f for %d epoch(s)" % (sparsity, epochs))
+        history = finetune.fine_tune(wrapped, config, train, val, epochs, state, resume,
+                                     batch_size=batch, callbacks=prune.callbacks(), verbose=verbose)
+        template = build_mtdnn(config)
+        prune.strip(wrapped, template.clip)
+        source = template
+        extra["prune_history"] = history
+        import tensorflow_model_optimization as tfmot
+        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    else:
+        scheme = None
+    models = qat.apply_qat(source.clip, scheme)
+    state = finetune.PhaseState(work_dir, "qat", {"method": method, "sparsity": sparsity,
+                                                  "epochs": epochs})
+    if verbose:
+        print("quantization-aware fine-tuning for %d epoch(s)" % epochs)
+    extra["qat_history"] = finetune.fine_tune(models.clip, config, train, val, epochs, state, resume,
+                                              verbose=verbose)
+    float_copy = build_mtdnn(config)
+    qat.copy_to_float(models.clip, float_copy.clip)
+    if method == "prune-qat":
+        extra["sparsity_per_layer"] = prune.layer_sparsity(float_copy.clip)
+        extra["sparsity_overall"] = round(prune.overall_sparsity(float_copy.clip), 4)
+    from quantize.quantization.configs import qat_coverage
+    extra["qat_coverage"] = qat_coverage(source.clip)
+    return models, float_copy, extra
+
+
+def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None, calibration=200,
+                 target="cpu", resume=False, verbose=1, seed=0):
+    """Write ``out`` for ``method``; returns the report dict."""
+    from quantize.backbones import get_backbone
+    from quantize.metrics import score
+    from quantize.quantization import artifacts, gate, qat, runner
+    from quantize.tf_compat import tf
+
+    started = time.time()
+    sparsity = check_arguments(method, sparsity, epochs, calibration, target)
+    epochs = int(epochs or 1)
+    out = os.path.abspath(out)
+    artifacts.check_out_dir(out)
+    work_dir = out + ".partial"
+    if not resume and os.path.isdir(work_dir):
+        shutil.rmtree(work_dir)
+    model, info, data_dir, train, val, test = _load(run_dir, data_dir)
+    config = info.config
+    T, H, W = config.clip_length, config.height, config.width
+    warnings_list = []
+    from quantize.data.pipeline import representative_frames
+    frames = representative_frames(train.x, int(calibration), seed=seed)
+    if train.x.shape[0] * train.x.shape[1] < int(calibration) or int(calibration) < SMALL_CALIBRATION:
+        warnings_list.append("calibration uses %d frames from %d training clips; fewer than %d "
+                             "frames gives noisy int8 ranges" % (
+                                 min(int(calibration), train.x.shape[0] * T), len(train),
+                                 SMALL_CALIBRATION))
+    report = {"run": os.path.abspath(run_dir), "data": os.path.abspath(data_dir), "method": method,
+              "sparsity": sparsity, "target": target, "epochs": epochs if method in ("qat", "prune-qat") else 0,
+              "calibration_frames": int(calibration), "test_clips": len(test),
+              "parameters": model.parameter_counts()}
+    metrics = {"float_keras": score(config, _predict(model.clip, test.x), test.targets)}
+
+    frame_keras, head_keras, clip_keras = model.frame, model.head, model.clip
+    head_source = "float"
+    if method in ("qat", "prune-qat"):
+        models, float_copy, extra = _fine_tuned(method, model, info, train, val, epochs, sparsity,
+                                                work_dir, resume, verbose)
+        report.update(extra)
+        metrics["fake_quant_keras"] = score(config, _predict(models.clip, test.x), test.targets)
+        frame_keras = models.frame
+        if qat.head_has_lstm(models.head):
+            head_keras = float_copy.head
+            head_source = ("calibrated int8: the head's LSTM cannot be converted from a QAT graph "
+                           "to the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (the converter emits a "
+                           "WHILE loop), so the head keeps the QAT-fine-tuned weights and is "
+                           "calibrated on features of the QAT frame model; the frame is QAT")
+        else:
+            head_keras = models.head
+            head_source = "QAT (fake-quant ranges from fine-tuning)"
+        clip_keras = qat.compose_clip(frame_keras, head_keras, config)
+    report["head_quantization"] = head_source if method in ("qat", "prune-qat") else (
+        "calibrated int8" if method == "ptq" else method)
+
+    integer = method in INTEGER_METHODS
+    feature_shape = tuple(int(v) for v in frame_keras.output_shape[1:])
+    head_clips = None
+    if integer:
+        count = max(1, min(len(train), max(8, int(calibration) // T)))
+        feats = _predict_frames(frame_keras, train.x[:count])
+        head_clips = feats.reshape((count, T) + feature_shape)
+    specs = {
+        "frame": (frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8", "features"),
+        "head": (head_keras, (1, T) + feature_shape, "features", head_clips, "int8", "float32", None),
+        "clip": (clip_keras, (1, T, H, W, 3), "clip", train.x[:max(1, int(calibration) // T)].astype(np.float32),
+                 "uint8", "float32", None),
+    }
+    files = {"frame": "frame.tflite", "head": "head.tflite", "clip": "clip.tflite"}
+    timings = {}
+    with artifacts.staging_dir(out) as stage:
+        for role, (keras_model, shape, input_name, samples, in_type, out_type, out_name) in specs.items():
+            t0 = time.time()
+            if verbose:
+                print("converting %s.tflite (%s)" % (role, method))
+            blob = conv.convert(keras_model, shape, input_name, method, samples,
+                                in_type if integer else "float32",
+                                out_type if integer else "float32", out_name,
+                                artifact="%s.tflite" % role)
+            path = artifacts.write_model(stage, files[role], blob)
+            if integer:
+                gate.check_int8(path, "%s.tflite" % role)
+            timings["convert_" + role] = round(time.time() - t0, 2)
+        t0 = time.time()
+        metrics["tflite"] = score(config, runner.run_frame_head(
+            os.path.join(stage, files["frame"]), os.path.join(stage, files["head"]), test.x), test.targets)
+        metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]), test.x),
+                                       test.targets)
+        timings["score_tflite"] = round(time.time() - t0, 2)
+        report["metrics"] = metrics
+        report["artifacts"] = {}
+        param_counts = {"frame": frame_keras.count_params(), "head": head_keras.count_params(),
+                        "clip": clip_keras.count_params()}
+        for role, name in files.items():
+            entry = artifacts.sizes(os.path.join(stage, name))
+            entry["params"] = int(param_counts[role])
+            entry["ops"] = [op for op, _ in gate.op_list(os.path.join(stage, name))]
+            entry["ops"] = sorted(set(entry["ops"]))
+            report["artifacts"][role] = entry
+        if integer:
+            from quantize.quantization.layer_error import frame_layer_errors, worst
+            try:
+                rows = frame_layer_errors(frame_keras, (1, H, W, 3), frames)
+                report["layer_errors"] = rows
+                report["layer_errors_worst"] = worst(rows)
+            except Exception as exc:  # diagnostics must not sink the artifacts
+                warnings_list.append("per-layer error analysis failed: %s" % str(exc).splitlines()[0])
+        if target == "coral":
+            report["edgetpu"] = _edgetpu(stage, files)
+            if report["edgetpu"].get("file"):
+                files["frame_edgetpu"] = report["edgetpu"]["file"]
+        versions = _versions()
+        manifest = artifacts.build_manifest(
+            stage, config, method, sparsity, feature_shape, files, versions,
+            get_backbone(config.backbone).normalization)
+        manifest.save(stage)
+        report["tool_versions"] = versions
+        report["warnings"] = warnings_list
+        report["timings"] = dict(timings, total=round(time.time() - started, 2))
+        text = artifacts.write_reports(stage, report)
+    if os.path.isdir(work_dir):
+        shutil.rmtree(work_dir, ignore_errors=True)
+    report["table"] = text
+    return report
+
+
+def _predict_frames(frame_model, clips, batch=32):
+    flat = clips.reshape((-1,) + clips.shape[2:]).astype(np.float32)
+    parts = [np.asarray(frame_model(flat[i:i + batch], training=False)) for i in range(0, len(flat), batch)]
+    return np.concatenate(parts)
+
+
+def _edgetpu(stage, files):
+    from edge.tflite_inspect import _plain_interpreter
+    from quantize.quantization import edgetpu
+
+    report = edgetpu.compatibility(_plain_interpreter(os.path.join(stage, files["frame"])))
+    compiled, log = edgetpu.compile_for_edgetpu(os.path.join(stage, files["frame"]), stage)
+    report["compile"] = log if compiled is None else "compiled: %s" % os.path.basename(compiled)
+    if compiled:
+        report["file"] = os.path.basename(compiled)
+    return report
+
+
+def _versions():
+    import edge
+    from quantize.tf_compat import tf, keras
+    import tensorflow_model_optimization as tfmot
+
+    return {"edgekit": edge.__version__, "tensorflow": tf.__version__, "tf_keras": keras.__version__,
+            "tfmot": tfmot.__version__}

@@ -1,0 +1,116 @@
+"""Quantization-aware training of the whole flat clip model, and cutting frame/head out of it.
+
+The MTDNN clip model is one flat functional graph (no nested models), so the whole network is
+annotated at once: layers tfmot's registry knows get its configs, the rest get edgekit's
+(:mod:`quantize.quantization.configs`). ``quantize_apply`` clones the model, so the frame and head
+models that share layers with the float clip model do not exist in the QAT clone; they are cut
+out of the QAT clip model again by position: the frame model runs from FoldTime's output to
+UnfoldTime's input, the head from UnfoldTime's output to the task outputs — exactly the same cut
+as :func:`quantize.model.build_mtdnn` makes on the float graph.
+"""
+
+from dataclasses import dataclass
+
+from edge.errors import EdgekitError
+from quantize.quantization import configs
+from quantize.tf_compat import keras
+
+import tensorflow_model_optimization as tfmot  # noqa: E402  (after tf_compat)
+
+qkeras = tfmot.quantization.keras
+
+
+@dataclass
+class QATModels:
+    clip: "keras.Model"
+    frame: "keras.Model"
+    head: "keras.Model"
+
+
+def annotate(model):
+    """A clone of ``model`` with every layer annotated for QAT (edgekit's configs where needed)."""
+
+    def clone(layer):
+        config = configs.custom_config(layer)
+        fresh = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, keras.layers.InputLayer) or configs.leave_float(layer):
+            return fresh
+        return qkeras.quantize_annotate_layer(fresh, quantize_config=config)
+
+    try:
+        annotated = keras.models.clone_model(model, clone_function=clone)
+    except ValueError as exc:  # pragma: no cover - a layer type the builder never emits
+        raise EdgekitError("cannot annotate the model for QAT: %s" % exc)
+    annotated.set_weights(model.get_weights())
+    return annotated
+
+
+def quantize_scope():
+    """The scope in which edgekit's configs and layers deserialize (clone, load, apply)."""
+    return qkeras.quantize_scope(configs.CUSTOM_OBJECTS)
+
+
+def apply_qat(clip_model, scheme=None):
+    """The QAT clip model of a float clip model (weights carried over), and its frame/head cuts.
+
+    ``scheme`` is tfmot's default 8-bit scheme, or the prune-preserving one for prune-qat.
+    """
+    with quantize_scope():
+        annotated = annotate(clip_model)
+        try:
+            if scheme is None:
+                qat = qkeras.quantize_apply(annotated)
+            else:
+                qat = qkeras.quantize_apply(annotated, scheme)
+        except (ValueError, RuntimeError) as exc:
+            raise EdgekitError("quantization-aware training cannot wrap this network (%s); use "
+                               "--method ptq for it" % str(exc).splitlines()[0])
+    return cut(qat)
+
+
+def _find(model, original_name):
+    for name in ("quant_" + original_name, original_name):
+        try:
+            return model.get_layer(name)
+        except ValueError:
+            continue
+    raise EdgekitError("the QAT model has no layer %r; the run's network is not an MTDNN"
+                       % original_name)
+
+
+def cut(qat_clip):
+    """Frame and head models out of a (QAT) clip model, sharing its layers."""
+    fold = _find(qat_clip, "fold_time")
+    unfold = _find(qat_clip, "unfold_time")
+    frame = keras.Model(fold.output, unfold.input, name="frame")
+    head = keras.Model(unfold.output, qat_clip.output, name="head")
+    return QATModels(qat_clip, frame, head)
+
+
+def copy_to_float(qat_clip, float_clip):
+    """Copy the fine-tuned weights of a QAT clip model into a float clip model, layer by name.
+
+    Used for the parts exported as calibrated int8 (the head with its LSTM): they keep what QAT
+    fine-tuning learned, only without fake-quant nodes.
+    """
+    for layer in float_clip.layers:
+        if not layer.weights:
+            continue
+        source = _find(qat_clip, layer.name)
+        inner = getattr(source, "layer", source)
+        layer.set_weights(inner.get_weights())
+    return float_clip
+
+
+def compose_clip(frame, head, config):
+    """A clip model (B, T, H, W, 3) -> outputs from a (QAT) frame model and a head model."""
+    from quantize.layers import FoldTime, UnfoldTime
+
+    clip_input = keras.Input((config.clip_length, config.height, config.width, 3), name="clip")
+    features = frame(FoldTime(name="export_fold_time")(clip_input))
+    outputs = head(UnfoldTime(config.clip_length, name="export_unfold_time")(features))
+    return keras.Model(clip_input, outputs, name="clip_export")
+
+
+def head_has_lstm(head):
+    return any(isinstance(getattr(layer, "layer", layer), keras.layers.LSTM) for layer in head.layers)

@@ -1,0 +1,92 @@
+"""Run the emitted TFLite files the way the camera does, to score them with the eval function.
+
+Frames go through ``frame.tflite`` one at a time, the T feature maps of a clip through
+``head.tflite``; when the frame output and the head input are both int8 with different
+quantization (they are calibrated separately), the feature map is requantized between them as
+the device runner does. ``clip.tflite`` runs whole clips, for the frame+head vs clip parity.
+Models are loaded through the device runtime's factory (``edge.interpreter.make_interpreter``)
+so what is scored here is what the device loads.
+"""
+
+import numpy as np
+
+from edge.interpreter import make_interpreter
+
+
+class Model:
+    """One TFLite file behind its signature runner: named inputs/outputs, (de)quantization."""
+
+    def __init__(self, path, threads=2):
+        self.interpreter = make_interpreter(path, device="cpu", threads=threads)
+        self.runner = self.interpreter.get_signature_runner()
+        self.inputs = self.runner.get_input_details()
+        self.outputs = self.runner.get_output_details()
+        self.input_name = next(iter(self.inputs))
+
+    @property
+    def input_detail(self):
+        return self.inputs[self.input_name]
+
+    def __call__(self, value):
+        detail = self.input_detail
+        value = np.asarray(value)
+        if value.dtype != detail["dtype"]:
+            value = quantize(value, detail)
+        return self.runner(**{self.input_name: value})
+
+
+def quantize(value, detail):
+    """float -> the input's dtype (uint8/int8 with its scale/zero point, or a plain cast)."""
+    dtype = detail["dtype"]
+    scale, zero_point = detail["quantization"]
+    if np.issubdtype(dtype, np.integer) and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(value / scale + zero_point), info.min, info.max).astype(dtype)
+    return value.astype(dtype)
+
+
+def dequantize(value, detail):
+    scale, zero_point = detail["quantization"]
+    if np.issubdtype(value.dtype, np.integer) and scale:
+        return (value.astype(np.float32) - zero_point) * scale
+    return value.astype(np.float32)
+
+
+def requantize(value, source, target):
+    """An int8 tensor with ``source`` quantization expressed in ``target``'s (or float)."""
+    return quantize(dequantize(value, source), target) if target["dtype"] != np.float32 \
+        else dequantize(value, source)
+
+
+def run_frame_head(frame_path, head_path, clips_uint8):
+    """{output: array} for clips (N, T, H, W, 3) uint8 through frame.tflite then head.tflite."""
+    frame, head = Model(frame_path), Model(head_path)
+    out_detail = next(iter(frame.outputs.values()))
+    out_name = next(iter(frame.outputs))
+    head_detail = head.input_detail
+    results = {}
+    for clip in clips_uint8:
+        maps = []
+        for image in clip:
+            pixels = image[None]
+            if frame.input_detail["dtype"] == np.float32:
+                pixels = pixels.astype(np.float32)
+            maps.append(frame(pixels)[out_name][0])
+        stack = np.stack(maps)[None]
+        if stack.dtype != head_detail["dtype"]:
+            stack = requantize(stack, out_detail, head_detail)
+        for name, value in head(stack).items():
+            results.setdefault(name, []).append(dequantize(value, head.outputs[name])[0])
+    return {name: np.stack(values) for name, values in results.items()}
+
+
+def run_clip(clip_path, clips_uint8):
+    clip = Model(clip_path)
+    results = {}
+    for sample in clips_uint8:
+        value = sample[None]
+        if clip.input_detail["dtype"] == np.float32:
+            value = value.astype(np.float32)
+        for name, out in clip(value).items():
+            results.setdefault(name, []).append(dequantize(out, clip.outputs[name])[0])
+    return {name: np.stack(values) for name, values in results.items()}
