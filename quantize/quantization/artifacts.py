@@ -38,6 +38,7 @@ def staging_dir(out):
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
     try:
         yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a model directory is meant to be shared
         old = None
         if os.path.isdir(out):
             old = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".old-", dir=parent)
