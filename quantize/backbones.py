@@ -110,28 +110,51 @@ def mobilenet_v2(x, weights=None, alpha=1.0):
         x, weights, alpha=float(alpha))
 
 
+def _mbconv_net(x, prefix, stem_channels, blocks, se_channels=4):
+    """An EfficientNet-style stack: stem conv, then MBConv blocks (depthwise, swish, SE, project).
+
+    Uses the same layer kinds as EfficientNet (swish, depthwise conv, squeeze-excitation
+    Multiply, BN) so everything quantization has to handle in the real backbone is exercised.
+    """
+    layers = _keras().layers
+    x = layers.Rescaling(1 / 255.0, name=prefix + "rescaling")(x)
+    x = layers.Conv2D(stem_channels, 3, strides=2, padding="same", use_bias=False, name=prefix + "stem_conv")(x)
+    x = layers.BatchNormalization(name=prefix + "stem_bn")(x)
+    x = layers.Activation("swish", name=prefix + "stem_activation")(x)
+    for block, (stride, expand, out_channels) in enumerate(blocks, start=1):
+        name = "%sblock%d_" % (prefix, block)
+        inputs = x
+        if expand > 1:
+            x = layers.Conv2D(x.shape[-1] * expand, 1, use_bias=False, name=name + "expand_conv")(x)
+            x = layers.BatchNormalization(name=name + "expand_bn")(x)
+            x = layers.Activation("swish", name=name + "expand_activation")(x)
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=name + "dwconv")(x)
+        x = layers.BatchNormalization(name=name + "bn")(x)
+        x = layers.Activation("swish", name=name + "activation")(x)
+        squeezed = layers.GlobalAveragePooling2D(keepdims=True, name=name + "se_squeeze")(x)
+        squeezed = layers.Conv2D(max(se_channels, x.shape[-1] // 16), 1, activation="swish",
+                                 name=name + "se_reduce")(squeezed)
+        squeezed = layers.Conv2D(x.shape[-1], 1, activation="sigmoid", name=name + "se_expand")(squeezed)
+        x = layers.Multiply(name=name + "se_excite")([x, squeezed])
+        x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "project_conv")(x)
+        x = layers.BatchNormalization(name=name + "project_bn")(x)
+        if stride == 1 and inputs.shape[-1] == out_channels:
+            x = layers.Add(name=name + "add")([x, inputs])
+    return x
+
+
+@register_backbone("mbconv_micro", "micro_block5_project_bn",
+                   {"scale": 1 / 255.0, "in_model": True},
+                   "a 5-block MBConv network (~0.1 M parameters, /32 like EfficientNet: 4x4x96 at "
+                   "100x100) that trains from scratch on small data sets; the quickstart's backbone",
+                   supports_imagenet=False)
+def mbconv_micro(x, weights=None):
+    return _mbconv_net(x, "micro_", 16, [(2, 1, 16), (2, 4, 24), (2, 4, 40), (1, 4, 40), (2, 4, 96)])
+
+
 @register_backbone("test_tiny", "tiny_block2_project_bn",
                    {"scale": 1 / 255.0, "in_model": True},
                    "a two-block MBConv toy (swish, squeeze-excitation) for tests: /8 resolution",
                    supports_imagenet=False)
 def test_tiny(x, weights=None, channels=16):
-    """Same layer kinds as EfficientNet (swish, depthwise, SE Multiply, BN) at a toy size."""
-    layers = _keras().layers
-    x = layers.Rescaling(1 / 255.0, name="tiny_rescaling")(x)
-    x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="tiny_stem_conv")(x)
-    x = layers.BatchNormalization(name="tiny_stem_bn")(x)
-    x = layers.Activation("swish", name="tiny_stem_activation")(x)
-    for block, stride_channels in enumerate([(2, channels // 2), (2, channels)], start=1):
-        stride, out_channels = stride_channels
-        prefix = "tiny_block%d_" % block
-        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
-                                   name=prefix + "dwconv")(x)
-        x = layers.BatchNormalization(name=prefix + "bn")(x)
-        x = layers.Activation("swish", name=prefix + "activation")(x)
-        squeezed = layers.GlobalAveragePooling2D(keepdims=True, name=prefix + "se_squeeze")(x)
-        squeezed = layers.Conv2D(4, 1, activation="swish", name=prefix + "se_reduce")(squeezed)
-        squeezed = layers.Conv2D(x.shape[-1], 1, activation="sigmoid", name=prefix + "se_expand")(squeezed)
-        x = layers.Multiply(name=prefix + "se_excite")([x, squeezed])
-        x = layers.Conv2D(out_channels, 1, use_bias=False, name=prefix + "project_conv")(x)
-        x = layers.BatchNormalization(name=prefix + "project_bn")(x)
-    return x
+    return _mbconv_net(x, "tiny_", 8, [(2, 1, channels // 2), (2, 1, channels)])

@@ -1,0 +1,166 @@
+"""``edgekit quickstart``: the whole pipeline, offline, on this machine, in one command.
+
+Synthesises a swimmer data set (real video files), trains the MTDNN on it, evaluates the held-out
+clips, quantizes it to int8 TFLite (QAT), and streams an unseen video through the device runtime,
+then prints one summary table. Nothing is downloaded; everything lands under ``--out``.
+"""
+
+import json
+import os
+import time
+
+import click
+import numpy as np
+
+from edge.errors import EdgekitError
+
+# Chosen so the whole quickstart finishes well inside 15 minutes on 2 CPU cores.
+DEFAULTS = dict(backbone="mbconv_micro", size=(100, 100), clip_length=15, clips_per_pair=20,
+                epochs=40, batch_size=8, learning_rate=1e-3, patience=12, quantize_method="qat",
+                quantize_epochs=2)
+
+
+def _banner(text):
+    click.echo("\n== %s" % text)
+
+
+def make_demo_video(data_dir, out_path, seed=1, clips_per_action=1, frames=15, size=(100, 100)):
+    """Synthesise fresh clips (a seed the training set never used) and join them into one video.
+
+    Returns the per-frame ground truth so windows from the stream can be scored.
+    """
+    from edge.video import read_clip, write_video
+    from quantize.data.clips import scan_clip_folder
+    from quantize.data.synth import synthesize_swimmers
+
+    clips_dir = os.path.join(os.path.dirname(out_path), "demo_clips")
+    synthesize_swimmers(clips_dir, clips_per_pair=clips_per_action, frames=frames, size=size, seed=seed,
+                        overwrite=True)
+    index = scan_clip_folder(clips_dir)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(index.items))[:8]
+    frames_out, truth = [], []
+    for i in order:
+        item = index.items[i]
+        frames_out.append(read_clip(item.path, frames))
+        truth.extend([(index.labels.actions[item.action], index.labels.identities[item.identity])] * frames)
+    write_video(out_path, np.concatenate(frames_out), fps=15)
+    return index.labels, truth
+
+
+def stream_video(model_dir, video, truth, stride):
+    """Run the device runtime over ``video``; score windows that lie inside one clip."""
+    from edge.runner import StreamingRunner
+    from edge.sources import FrameSource
+
+    runner = StreamingRunner(model_dir, stride=stride)
+    source = FrameSource(video)
+    windows = correct_action = correct_identity = scored = 0
+    head_ms, frame_ms = [], []
+    try:
+        for index, timestamp, frame in source:
+            for result in runner.process(frame, index, timestamp):
+                windows += 1
+                timings = result.timings
+                frame_ms.append(timings["frame_model"])
+                head_ms.append(timings["head"])
+                first, last = result.first_frame, result.last_frame
+                if truth[first] == truth[last] and first // 15 == last // 15:
+                    scored += 1
+                    correct_action += result.action_label == truth[first][0]
+                    correct_identity += result.identity_label == truth[first][1]
+    finally:
+        source.close()
+    return {"frames": source.stats.frames_read, "windows": windows, "scored_windows": scored,
+            "action_accuracy": correct_action / scored if scored else float("nan"),
+            "identity_accuracy": correct_identity / scored if scored else float("nan"),
+            "frame_ms_median": float(np.median(frame_ms)) if frame_ms else float("nan"),
+            "head_ms_median": float(np.median(head_ms)) if head_ms else float("nan")}
+
+
+def quickstart(out, seed=0, epochs=None, verbose=1):
+    from quantize.data.synth import synthesize_swimmers
+    from quantize.train import train
+
+    settings = dict(DEFAULTS)
+    if epochs:
+        settings["epochs"] = int(epochs)
+    os.makedirs(out, exist_ok=True)
+    data_dir, run_dir = os.path.join(out, "data"), os.path.join(out, "run")
+    models_dir, demo = os.path.join(out, "models"), os.path.join(out, "demo", "pool.avi")
+    if os.path.exists(os.path.join(run_dir, "run.json")):
+        raise EdgekitError("%s already holds a quickstart; remove it or pass another --out" % out)
+    steps, started = [], time.time()
+
+    _banner("1/4 synthesising swimmer clips")
+    t0 = time.time()
+    summary = synthesize_swimmers(data_dir, clips_per_pair=settings["clips_per_pair"],
+                                  frames=settings["clip_length"], size=settings["size"], seed=seed,
+                                  overwrite=True)
+    steps.append(("synthesise", time.time() - t0, "%d clips of %d frames at %dx%d"
+                  % (summary["clips"], settings["clip_length"], settings["size"][0], settings["size"][1])))
+
+    _banner("2/4 training (backbone %s, up to %d epochs)" % (settings["backbone"], settings["epochs"]))
+    t0 = time.time()
+    metrics = train(data_dir, run_dir, task="swim", backbone=settings["backbone"], size=settings["size"],
+                    clip_length=settings["clip_length"], epochs=settings["epochs"],
+                    batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+                    patience=settings["patience"], seed=seed, verbose=verbose)
+    tasks = metrics["tasks"]
+    steps.append(("train + eval", time.time() - t0,
+                  "%d epochs; held-out action %.1f %%, identity %.1f %% (rank-1 %.1f %%)"
+                  % (metrics["training"]["epochs_run"], 100 * tasks["action"]["accuracy"],
+                     100 * tasks["identity"]["accuracy"], 100 * tasks["identity"]["rank1"])))
+
+    _banner("3/4 quantizing to int8 TFLite (%s)" % settings["quantize_method"])
+    from quantize.quantization.pipeline import quantize_run
+
+    t0 = time.time()
+    report = quantize_run(run_dir, models_dir, settings["quantize_method"], epochs=settings["quantize_epochs"],
+                          verbose=verbose, seed=seed)
+    tflite = report["metrics"]["tflite"]
+    frame_kb = report["artifacts"]["frame"]["raw_bytes"] / 1024.0
+    steps.append(("quantize", time.time() - t0, "int8 frame+head: action %.1f %%, identity %.1f %%; frame.tflite %.0f KiB"
+                  % (100 * tflite["action"]["accuracy"], 100 * tflite["identity"]["accuracy"], frame_kb)))
+
+    _banner("4/4 streaming an unseen video through the device runtime")
+    t0 = time.time()
+    _, truth = make_demo_video(data_dir, demo, seed=seed + 1000, frames=settings["clip_length"],
+                               size=settings["size"])
+    stream = stream_video(models_dir, demo, truth, stride=5)
+    steps.append(("stream", time.time() - t0,
+                  "%d frames, %d windows; action %.1f %%, identity %.1f %% on %d single-clip windows; "
+                  "frame model %.1f ms, head %.1f ms (median)"
+                  % (stream["frames"], stream["windows"], 100 * stream["action_accuracy"],
+                     100 * stream["identity_accuracy"], stream["scored_windows"],
+                     stream["frame_ms_median"], stream["head_ms_median"])))
+
+    total = time.time() - started
+    result = {"steps": [{"step": s, "seconds": round(t, 1), "result": r} for s, t, r in steps],
+              "total_seconds": round(total, 1), "test_metrics": tasks, "tflite_metrics": tflite,
+              "stream": stream, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}}
+    from quantize.fsutil import write_json
+
+    write_json(os.path.join(out, "quickstart.json"), result)
+    return result
+
+
+def format_summary(result):
+    lines = ["", "%-14s %8s  %s" % ("step", "seconds", "result")]
+    for step in result["steps"]:
+        lines.append("%-14s %8.1f  %s" % (step["step"], step["seconds"], step["result"]))
+    lines.append("%-14s %8.1f" % ("total", result["total_seconds"]))
+    return "\n".join(lines)
+
+
+@click.command("quickstart")
+@click.option("--out", default="quickstart", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the data, run, models and demo video.")
+@click.option("--epochs", default=None, type=int, help="Training epochs [%d]." % DEFAULTS["epochs"])
+@click.option("--seed", default=0, show_default=True)
+def quickstart_command(out, epochs, seed):
+    """Synthesise data, train, evaluate, quantize and stream a video: the whole pipeline offline."""
+    result = quickstart(out, seed=seed, epochs=epochs,
+                        verbose=1 if click.get_text_stream("stdout").isatty() else 2)
+    click.echo(format_summary(result))
+    click.echo("\nwritten: %s (data/, run/, models/, demo/, quickstart.json)" % out)
