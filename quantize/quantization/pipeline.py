@@ -51,7 +51,7 @@ def _load(run_dir, data_dir):
         raise EdgekitError("run %s does not record its data folder; pass --data" % run_dir)
     data = load_task_data(info.config, data_dir, info.clip_stride)
     same = os.path.abspath(data_dir) == os.path.abspath(info.data_dir or "")
-    if same and info.splits.get("train"):
+    if same and "train" in info.splits:
         train = data.select(info.splits["train"])
         val = data.select(info.splits.get("val", []))
         test = data.select(info.splits.get("test", [])) if info.splits.get("test") else train
@@ -200,8 +200,9 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         timings["score_tflite"] = round(time.time() - t0, 2)
         report["metrics"] = metrics
         report["artifacts"] = {}
-        param_counts = {"frame": frame_keras.count_params(), "head": head_keras.count_params(),
-                        "clip": clip_keras.count_params()}
+        # Parameters of the network itself (the QAT clones also count quantizer ranges).
+        param_counts = {"frame": model.frame.count_params(), "head": model.head.count_params(),
+                        "clip": model.clip.count_params()}
         for role, name in files.items():
             entry = artifacts.sizes(os.path.join(stage, name))
             entry["params"] = int(param_counts[role])

@@ -97,8 +97,17 @@ def copy_to_float(qat_clip, float_clip):
         if not layer.weights:
             continue
         source = _find(qat_clip, layer.name)
-        inner = getattr(source, "layer", source)
-        layer.set_weights(inner.get_weights())
+        # A QuantizeWrapper owns the wrapped layer's variables (the layer's kernel attribute is
+        # swapped for its fake-quantized tensor), next to quantizer ranges such as kernel_min:
+        # match each float weight by its own last name component.
+        by_suffix = {w.name.split("/")[-1]: w for w in source.weights}
+        values = []
+        for weight in layer.weights:
+            key = weight.name.split("/")[-1]
+            if key not in by_suffix:
+                raise EdgekitError("QAT layer %s has no weight %s" % (source.name, key))
+            values.append(by_suffix[key].numpy())
+        layer.set_weights(values)
     return float_clip
 
 
