@@ -15,6 +15,7 @@ from typing import List, Optional
 from edge.errors import EdgekitError
 
 KINDS = ("classification", "regression")
+BRANCHES = ("fused", "spatial", "temporal")
 LOSSES = ("crossentropy", "squared_hinge", "mse")
 
 SWIM_ACTIONS = ["breaststroke", "drowning", "freestyle", "safe"]
@@ -74,6 +75,8 @@ class ModelConfig:
     widths: HeadWidths = field(default_factory=HeadWidths)
     backbone_options: dict = field(default_factory=dict)
     weights: Optional[str] = None  # None | "imagenet" | path to a Keras weights file
+    # Which blocks feed the heads: the seed fuses both; one alone is for the ablation benchmark.
+    branches: str = "fused"  # fused | spatial | temporal
 
     def task(self, name):
         for task in self.tasks:
@@ -104,6 +107,8 @@ class ModelConfig:
             raise EdgekitError("clip length must be >= 1, got %d" % self.clip_length)
         if min(self.height, self.width) < 16:
             raise EdgekitError("input size must be at least 16x16, got %dx%d" % (self.height, self.width))
+        if self.branches not in BRANCHES:
+            raise EdgekitError("branches must be one of %s, got %r" % (", ".join(BRANCHES), self.branches))
         names = [t.name for t in self.tasks]
         if not names or len(set(names)) != len(names):
             raise EdgekitError("tasks must be a non-empty list of unique names, got %s" % names)

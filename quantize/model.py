@@ -160,9 +160,12 @@ def build_mtdnn(config):
     feature_maps = UnfoldTime(steps, name="unfold_time")(features)
 
     grid = layers.Reshape((steps, h * w, c), name="spatial_temporal_grid")(feature_maps)
-    spatial = _spatial_block(grid, steps, h, w, c, config.widths)
-    temporal = _temporal_block(grid, steps, h, w, c, config.widths)
-    fused = layers.Concatenate(name="fusion_concat")([spatial, temporal])
+    branches = []
+    if config.branches in ("fused", "spatial"):
+        branches.append(_spatial_block(grid, steps, h, w, c, config.widths))
+    if config.branches in ("fused", "temporal"):
+        branches.append(_temporal_block(grid, steps, h, w, c, config.widths))
+    fused = layers.Concatenate(name="fusion_concat")(branches) if len(branches) > 1 else branches[0]
     fused = layers.Dropout(config.widths.dropout, name="fusion_dropout")(fused)
     outputs = {}
     for task in config.tasks:

@@ -124,7 +124,7 @@ class _Checkpointer:
 def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, clip_length=15, stride=1,
           epochs=150, batch_size=4, learning_rate=5e-4, patience=10, head_size="seed", weights=None,
           backbone_options=None, loss_weights=None, seed=0, strategy="none", resume=False,
-          augment=True, verbose=1):
+          augment=True, branches="fused", verbose=1):
     """Train an MTDNN on ``data_dir`` into run directory ``out``; returns the test metrics.
 
     With ``resume`` the run's own config, split and latest checkpoint are used and training
@@ -149,6 +149,8 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
         if os.path.exists(os.path.join(out, "run.json")):
             raise EdgekitError("%s already holds a run; pass --resume to continue it or choose another --out" % out)
         config = make_config(task, data_dir, backbone, size, clip_length, head_size, weights, backbone_options)
+        config.branches = branches
+        config.validate()
         for name, weight in (loss_weights or {}).items():
             try:
                 config.task(name).weight = float(weight)
@@ -271,17 +273,19 @@ def _backbone_options(values):
 @click.option("--seed", default=0, show_default=True)
 @click.option("--strategy", type=click.Choice(["none", "mirrored", "multiworker"]), default="none", show_default=True)
 @click.option("--no-augment", is_flag=True)
+@click.option("--branches", type=click.Choice(["fused", "spatial", "temporal"]), default="fused", show_default=True,
+              help="Blocks feeding the heads; the seed fuses both (single ones are for ablations).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 def train_command(task, data_dir, out, backbone, backbone_option, weights, size, clip_length, stride,
                   head_size, epochs, batch_size, learning_rate, patience, loss_weight, seed, strategy,
-                  no_augment, resume):
+                  no_augment, branches, resume):
     """Train the multi-task network on a data folder into a run directory."""
     from quantize.metrics import format_table
 
     metrics = train(data_dir, out, task, backbone, parse_size(size) if size else None, clip_length, stride,
                     epochs, batch_size, learning_rate, patience, head_size, weights,
                     _backbone_options(backbone_option), _loss_weights(loss_weight), seed, strategy,
-                    resume, not no_augment, verbose=1 if click.get_text_stream("stdout").isatty() else 2)
+                    resume, not no_augment, branches, verbose=1 if click.get_text_stream("stdout").isatty() else 2)
     click.echo("\n%s metrics (%d epochs, %.0f s):" % (metrics["split"], metrics["training"]["epochs_run"],
                                                      metrics["training"]["seconds"]))
     click.echo(format_table(metrics["tasks"]))
