@@ -1,0 +1,303 @@
+"""Measure one artifact (a model directory) on this machine: ``python -m edge.bench.device JOB OUT``.
+
+The host writes JOB (JSON, keys below), runs this module on the target (locally or over ssh) in a
+fresh process per artifact, so the peak RSS is the artifact's own, and reads OUT (JSON) back.
+Progress goes to stderr, one line per stage. A user-level failure (a delegate that does not load,
+a model this runtime cannot run) is written to OUT as ``{"error": "..."}`` and exits 2; the host
+turns it into one line with the device's name.
+
+JOB keys: ``artifact`` (name), ``model_dir``, ``device`` (make_interpreter device string of the
+frame model), ``delegate`` (library path or null), ``delegate_name``, ``frame_role`` (frame |
+frame_edgetpu), ``threads``, ``roles`` (models to time: frame role, head, clip), ``runs``,
+``min_seconds``, ``max_seconds``, ``warmup_runs``, ``warmup_seconds``, ``stride``, ``fps``,
+``pace_seconds``, ``camera`` ([height, width]), ``eval`` (npz with ``x`` uint8 (N, T, H, W, 3) RGB,
+or null), ``power`` (none | tegrastats), ``power_interval_ms``, ``seed``.
+
+OUT: ``{"artifact", "machine": sysinfo.machine_info(), "latency": {role: {...}}, "placement":
+{role: {...}}, "streaming": {...}, "paced": {...}, "eval_outputs": {output: [[...], ...]} | null,
+"power": {...} | null, "peak_rss_mb", "seconds"}``; the fields are documented in
+``quantize/benchmark/results.py`` (the host side that assembles results.json).
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from edge.bench.placement import op_details, placement
+from edge.bench.power import make_sampler, power_figures
+from edge.bench.stats import enough, summarize
+from edge.bench.sysinfo import machine_info, peak_rss_mb
+from edge.errors import EdgekitError
+
+PIXEL_ROLES = ("frame", "frame_edgetpu", "clip")
+
+
+def progress(message):
+    sys.stderr.write("edgekit-bench: %s\n" % message)
+    sys.stderr.flush()
+
+
+def _fill_inputs(interpreter, role, rng):
+    """Random inputs of the right dtype (pixels 0..255 for frame/clip), like benchmark_model."""
+    for detail in interpreter.get_input_details():
+        shape, dtype = tuple(detail["shape"]), np.dtype(detail["dtype"])
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            value = rng.integers(info.min, int(info.max) + 1, shape, dtype=dtype)
+        elif role in PIXEL_ROLES:
+            value = rng.uniform(0.0, 255.0, shape).astype(dtype)
+        else:
+            value = rng.uniform(-1.0, 1.0, shape).astype(dtype)
+        interpreter.set_tensor(detail["index"], value)
+
+
+def _invoke(interpreter, path):
+    try:
+        interpreter.invoke()
+    except (RuntimeError, ValueError) as exc:
+        raise EdgekitError("this target cannot run %s: %s" % (os.path.basename(path),
+                                                               str(exc).strip().splitlines()[0]))
+
+
+def time_model(path, role, device="cpu", delegate=None, threads=None, runs=50, min_seconds=1.0,
+               max_seconds=150.0, warmup_runs=1, warmup_seconds=0.5, seed=0, sampler=None,
+               delegate_name="XNNPACK"):
+    """benchmark_model's procedure for one .tflite: init, first inference, warm-up, timed runs.
+
+    Returns (latency dict, placement dict, power samples in mW or None).
+    """
+    from edge.interpreter import make_interpreter
+
+    t0 = time.perf_counter()
+    interpreter = make_interpreter(path, device=device, delegate=delegate, threads=threads)
+    init_ms = (time.perf_counter() - t0) * 1e3
+    where = placement(op_details(interpreter), delegate_name)
+    _fill_inputs(interpreter, role, np.random.default_rng(seed))
+    t0 = time.perf_counter()
+    _invoke(interpreter, path)
+    first_ms = (time.perf_counter() - t0) * 1e3
+
+    warm = []
+    start = time.perf_counter()
+    while not enough(len(warm), time.perf_counter() - start, warmup_runs, warmup_seconds,
+                     max_seconds):
+        t0 = time.perf_counter()
+        interpreter.invoke()
+        warm.append((time.perf_counter() - t0) * 1e3)
+
+    samples = None
+    if sampler is not None:
+        sampler.start()
+    times = []
+    invoke = interpreter.invoke
+    clock = time.perf_counter
+    start = clock()
+    while not enough(len(times), clock() - start, runs, min_seconds, max_seconds):
+        t0 = clock()
+        invoke()
+        times.append((clock() - t0) * 1e3)
+    wall = clock() - start
+    if sampler is not None:
+        samples = sampler.stop()
+    latency = {"model": os.path.basename(path), "device": device,
+               "threads": threads, "init_ms": init_ms, "first_inference_ms": first_ms,
+               "warmup": dict(summarize(warm), seconds=sum(warm) / 1e3),
+               "seconds": wall}
+    latency.update(summarize(times))
+    del interpreter
+    return latency, where, samples
+
+
+def camera_frames(height, width, count=8, seed=0):
+    """``count`` distinct noise frames (BGR, as a camera gives them), cycled by the caller."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return [np.ascontiguousarray(np.roll(base, 7 * i, axis=1)) for i in range(count)]
+
+
+def streaming_figures(runner, frames, stride):
+    """Per-frame and per-decision cost of the runner at ``stride``, frames preloaded."""
+    runner.reset()
+    T = runner.clip_length
+    for i in range(T - 1):  # fill the ring: no decision can come before frame T
+        runner.process(frames[i % len(frames)], i)
+    decisions_wanted = max(10, 30 // stride)
+    plain, decision, frame_model, head, pre = [], [], [], [], []
+    count = 0
+    start = time.perf_counter()
+    index = T - 1
+    while count < decisions_wanted:
+        t0 = time.perf_counter()
+        results = runner.process(frames[index % len(frames)], index)
+        elapsed = (time.perf_counter() - t0) * 1e3
+        index += 1
+        if results:
+            count += len(results)
+            decision.append(elapsed)
+            for result in results:
+                frame_model.append(result.timings["frame_model"])
+                head.append(result.timings["head"])
+                pre.append(result.timings["preprocess"])
+        else:
+            plain.append(elapsed)
+    total_ms = (time.perf_counter() - start) * 1e3
+    frames_timed = index - (T - 1)
+    med = lambda v: float(np.median(v)) if v else None  # noqa: E731
+    return {"stride": stride, "clip_length": T, "frames": frames_timed, "decisions": count,
+            "camera": list(frames[0].shape[:2]),
+            "frame_ms": med(plain), "decision_frame_ms": med(decision),
+            "preprocess_ms": med(pre), "frame_model_ms": med(frame_model), "head_ms": med(head),
+            "cost_per_decision_ms": total_ms / count, "per_frame_ms": total_ms / frames_timed,
+            "max_fps": 1e3 * frames_timed / total_ms}
+
+
+def paced_run(runner, frames, fps, seconds):
+    """A camera delivering ``fps`` frames/s for ``seconds``: the runner takes the newest frame
+    whenever it is free; frames that arrive while it is busy are dropped (a capture buffer of
+    one). The runner sees consecutive indices and the camera timestamps, as ``edgekit run``
+    would from a live source."""
+    runner.reset()
+    period = 1.0 / fps
+    offered = max(1, int(round(seconds * fps)))
+    processed = dropped = decisions = 0
+    last = -1
+    first_decision = None
+    latencies = []
+    start = time.perf_counter()
+    while True:
+        now = time.perf_counter() - start
+        newest = min(int(now / period), offered - 1)
+        if newest <= last:
+            if last >= offered - 1:
+                break
+            time.sleep(max(0.0, (last + 1) * period - now))
+            continue
+        dropped += newest - last - 1
+        arrival = newest * period
+        results = runner.process(frames[newest % len(frames)], processed, arrival)
+        done = time.perf_counter() - start
+        processed += 1
+        last = newest
+        if results:
+            decisions += len(results)
+            latencies.append((done - arrival) * 1e3)
+            if first_decision is None:
+                first_decision = done
+    T = runner.clip_length
+    return {"fps": fps, "seconds": seconds, "frames_offered": offered,
+            "frames_processed": processed, "frames_dropped": dropped,
+            "drop_rate": dropped / float(offered), "decisions": decisions,
+            "time_to_first_decision_ms": None if first_decision is None else first_decision * 1e3,
+            "ideal_time_to_first_decision_ms": (T - 1) * period * 1e3,
+            "decision_latency_p50_ms": float(np.median(latencies)) if latencies else None,
+            "stride": runner.stride}
+
+
+def eval_outputs(runner, clips):
+    """Head outputs (dequantized, float) per clip, keyed by head output name."""
+    outputs = {}
+    for clip in clips:
+        result = runner.run_clip(clip, source_order="RGB")
+        if result is None:
+            raise EdgekitError("clip of %d frames gave no decision (model T=%d)"
+                               % (len(clip), runner.clip_length))
+        for name, task in result.tasks.items():
+            outputs.setdefault(name, []).append([float(v) for v in task.values])
+    return outputs
+
+
+def run_job(job):
+    from edge.manifest import Manifest
+    from edge.runner import StreamingRunner
+
+    started = time.perf_counter()
+    name = job["artifact"]
+    model_dir = job["model_dir"]
+    manifest = Manifest.load(model_dir)
+    frame_role = job.get("frame_role", "frame")
+    manifest.verify(model_dir, roles=[r for r in job["roles"]])
+    device, delegate, threads = job.get("device", "cpu"), job.get("delegate"), job.get("threads")
+    delegate_name = job.get("delegate_name", "XNNPACK")
+    result = {"artifact": name, "machine": machine_info(), "latency": {}, "placement": {},
+              "power": None}
+
+    for role in job["roles"]:
+        path = manifest.model_path(model_dir, role)
+        on_frame_target = role == frame_role or (role == "clip" and frame_role == "frame")
+        sampler = make_sampler(job.get("power"), job.get("power_interval_ms", 100)) \
+            if role == frame_role else None
+        progress("%s: latency %s (>= %d runs and >= %.1f s)" % (
+            name, os.path.basename(path), job["runs"], job["min_seconds"]))
+        latency, where, samples = time_model(
+            path, role, device=device if on_frame_target else "cpu",
+            delegate=delegate if on_frame_target else None, threads=threads, runs=job["runs"],
+            min_seconds=job["min_seconds"], max_seconds=job.get("max_seconds", 150.0),
+            warmup_runs=job.get("warmup_runs", 1), warmup_seconds=job.get("warmup_seconds", 0.5),
+            seed=job.get("seed", 0), sampler=sampler,
+            delegate_name=delegate_name if on_frame_target else "XNNPACK")
+        result["latency"][role] = latency
+        result["placement"][role] = where
+        if samples is not None:
+            result["power"] = power_figures(samples, latency["mean_ms"], job.get("power"))
+            if result["power"] is None:
+                progress("%s: the power sampler gave no samples; no power figures" % name)
+
+    runner = StreamingRunner(model_dir, device=device, threads=threads, stride=job.get("stride"),
+                             delegate=delegate, source_order="BGR")
+    height, width = job.get("camera", [480, 640])
+    frames = camera_frames(int(height), int(width), seed=job.get("seed", 0))
+    progress("%s: streaming at stride %d (%dx%d camera frames)" % (name, runner.stride, width,
+                                                                    height))
+    result["streaming"] = streaming_figures(runner, frames, runner.stride)
+    progress("%s: camera-paced run, %g fps for %g s" % (name, job["fps"], job["pace_seconds"]))
+    result["paced"] = paced_run(runner, frames, float(job["fps"]), float(job["pace_seconds"]))
+
+    result["eval_outputs"] = None
+    if job.get("eval"):
+        with np.load(job["eval"]) as data:
+            clips = data["x"]
+        progress("%s: accuracy on %d eval clips" % (name, len(clips)))
+        result["eval_outputs"] = eval_outputs(runner, clips)
+    del runner
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def write_json_atomic(path, data):
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m edge.bench.device JOB.json OUT.json\n")
+        return 64
+    job_path, out_path = argv
+    try:
+        with open(job_path) as handle:
+            job = json.load(handle)
+        result = run_job(job)
+    except EdgekitError as exc:
+        progress("error: %s" % exc)
+        write_json_atomic(out_path, {"error": str(exc)})
+        return 2
+    except Exception as exc:  # noqa: BLE001 - report anything else with its traceback
+        traceback.print_exc()
+        write_json_atomic(out_path, {"error": "%s: %s (traceback above)" % (
+            type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")})
+        return 3
+    write_json_atomic(out_path, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
