@@ -130,12 +130,6 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
     With ``resume`` the run's own config, split and latest checkpoint are used and training
     continues from the epoch after the last one that finished.
     """
-    from quantize.data.pipeline import make_dataset
-    from quantize.distribute import make_strategy
-    from quantize.metrics import score
-    from quantize.model import build_mtdnn
-    from quantize.tf_compat import keras
-
     if epochs < 1 or batch_size < 1 or learning_rate <= 0:
         raise EdgekitError("epochs and batch size must be >= 1 and the learning rate > 0")
     if resume:
@@ -160,6 +154,13 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
         info = None
 
     data = load_task_data(config, data_dir, stride)
+    # TensorFlow loads only now, after everything the user could have got wrong was checked.
+    from quantize.data.pipeline import make_dataset
+    from quantize.distribute import make_strategy
+    from quantize.metrics import score
+    from quantize.model import build_mtdnn
+    from quantize.tf_compat import keras
+
     if info is None:
         splits = split_task_data(data, seed=seed)
         info = RunInfo(out, config, os.path.abspath(data_dir), splits, stride, _versions())
