@@ -87,6 +87,7 @@ def test_staging_dir_leaves_nothing_when_interrupted(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_no_calibration_samples(tiny_swim_run, tmp_path):
     """A run whose stored training split is empty has nothing to calibrate with."""
     import shutil

@@ -49,8 +49,20 @@ def wrap_for_pruning(clip_model, sparsity, total_steps):
 
     with sparsity_api.prune_scope():
         wrapped = keras.models.clone_model(clip_model, clone_function=clone)
-    wrapped.set_weights(clip_model.get_weights())
+    copy_by_name(clip_model, wrapped)
     return wrapped
+
+
+def copy_by_name(source, target):
+    """Copy layer weights by layer name: a pruning wrapper adds mask/threshold variables, so
+    whole-model weight lists do not line up between wrapped and plain models."""
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        inner = getattr(layer, "layer", layer)
+        src = source.get_layer(inner.name if inner is not layer else layer.name)
+        src = getattr(src, "layer", src)
+        inner.set_weights(src.get_weights())
 
 
 def callbacks():
@@ -61,7 +73,7 @@ def strip(wrapped, float_template):
     """Strip pruning wrappers; the weights go back into ``float_template`` (a fresh float clip
     model with the run's architecture), which keeps the frame/head cut-outs of build_mtdnn."""
     stripped = sparsity_api.strip_pruning(wrapped)
-    float_template.set_weights(stripped.get_weights())
+    copy_by_name(stripped, float_template)
     return float_template
 
 
