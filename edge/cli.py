@@ -27,6 +27,7 @@ COMMANDS = {
     "enroll": "edge.run_cli:enroll_command",
     "bench": "quantize.benchmark.cli:bench_command",
     "devices": "quantize.benchmark.cli:devices_group",
+    "serve": "edge.serve.cli:serve_command",
 }
 
 

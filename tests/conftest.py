@@ -7,4 +7,5 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-pytest_plugins = ["tests.fixtures.data", "tests.fixtures.runs", "tests.fixtures.bench"]
+pytest_plugins = ["tests.fixtures.data", "tests.fixtures.runs", "tests.fixtures.mosquitto",
+                  "tests.fixtures.bench"]

@@ -1,0 +1,303 @@
+"""Capture: one thread per camera, a bounded frame queue, reconnects and a stall watchdog.
+
+Why a thread per camera: decoding must keep pace with the camera whatever inference does. When
+inference falls behind, the *oldest* queued frame is dropped (and counted), because a late
+decision about the present is worth more than a timely one about the past.
+
+Why a pool of frame buffers: the source decodes into one reused array; each queued frame is
+copied into one of ``queue + 1`` buffers allocated at the first frame (the extra one is the frame
+the worker holds), so the steady state allocates nothing per frame.
+
+A camera never takes the daemon down: when its stream ends, breaks or cannot be opened, the
+thread waits (exponential backoff from ``reconnect_min_s`` to ``reconnect_max_s``, reset after a
+frame arrives), reconnects and counts it. The watchdog (:meth:`CaptureThread.check_stall`,
+called by the daemon's supervisor) catches the case a read never returns: no frame for
+``stall_timeout_s`` releases the capture, which makes the blocked read fail and the loop
+reconnect.
+
+Frame numbering is per camera and monotonic across reconnects (a reconnect moves it on by
+``RECONNECT_GAP`` so the runner's ring sees a gap and never mixes frames of two connections).
+"""
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from edge.errors import EdgekitError
+
+log = logging.getLogger("edgekit.serve.capture")
+
+RECONNECT_GAP = 1000
+
+
+class FrameSlot(object):
+    """One pooled frame: the pixels plus where and when they came from."""
+
+    __slots__ = ("frame", "index", "timestamp", "wall_time")
+
+    def __init__(self, frame):
+        self.frame = frame
+        self.index = -1
+        self.timestamp = 0.0
+        self.wall_time = 0.0
+
+
+class FrameQueue(object):
+    """Bounded FIFO of :class:`FrameSlot` over a fixed buffer pool; full -> drop the oldest."""
+
+    def __init__(self, capacity):
+        self.capacity = int(capacity)
+        self._cond = threading.Condition()
+        self._queued = []         # slots waiting for the worker, oldest first
+        self._free = []
+        self._held = None         # the slot the worker is processing
+        self._shape = None
+        self.dropped = 0
+        self.put_count = 0
+        self.closed = False
+
+    def put(self, frame, index, timestamp, wall_time):
+        """Copy ``frame`` into a free slot (dropping the oldest queued one if none is free)."""
+        with self._cond:
+            if frame.shape != self._shape:  # first frame, or the stream changed size
+                self._shape = frame.shape
+                self._free = [FrameSlot(np.empty(frame.shape, frame.dtype))
+                              for _ in range(self.capacity + 1)]
+                self._queued = []
+                self._held = None  # the worker's held slot is simply not recycled
+            if self._free:
+                slot = self._free.pop()
+            else:
+                slot = self._queued.pop(0)
+                self.dropped += 1
+            np.copyto(slot.frame, frame)
+            slot.index = index
+            slot.timestamp = timestamp
+            slot.wall_time = wall_time
+            self._queued.append(slot)
+            self.put_count += 1
+            self._cond.notify()
+
+    def get(self, timeout):
+        """The oldest queued slot (returning the previously held one to the pool), or None."""
+        with self._cond:
+            self._release_locked()
+            if not self._queued:
+                self._cond.wait(timeout)
+            if not self._queued:
+                return None
+            slot = self._queued.pop(0)
+            self._held = slot
+            return slot
+
+    def release(self):
+        with self._cond:
+            self._release_locked()
+
+    def _release_locked(self):
+        held = self._held
+        if held is not None:
+            self._held = None
+            if held.frame.shape == self._shape:
+                self._free.append(held)
+
+    def depth(self):
+        with self._cond:
+            return len(self._queued)
+
+    def close(self):
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+def open_source(source):
+    """The real frame source for ``source`` (separate so the daemon could swap backends)."""
+    from edge.sources import FrameSource
+    return FrameSource(source)
+
+
+class CaptureThread(object):
+    """Read ``camera['source']`` into ``queue`` until :meth:`stop`; reconnect forever.
+
+    Not a Thread subclass: each generation (a start, or a restart by the watchdog) runs in its
+    own thread, and only the newest generation may put frames."""
+
+    def __init__(self, name, camera, queue, opener=open_source, clock=time.monotonic):
+        self.camera_name = name
+        self.source = camera["source"]
+        self.fps = float(camera.get("fps") or 0.0)
+        self.stall_timeout_s = float(camera["stall_timeout_s"])
+        self.backoff_min = float(camera["reconnect_min_s"])
+        self.backoff_max = float(camera["reconnect_max_s"])
+        self.queue = queue
+        self._opener = opener
+        self._clock = clock
+        self._stop = threading.Event()
+        self._generation = 0
+        self._thread = None
+        # Counters and status, read by /stats and /healthz (ints/floats: atomic enough).
+        self.status = "starting"
+        self.last_error = None
+        self.frames_in = 0
+        self.decimated = 0
+        self.reconnects = 0
+        self.stalls = 0
+        self.connects = 0
+        self.last_frame_at = None      # monotonic
+        self.connected_at = None
+        self.frame_size = None          # (height, width) of the current stream
+        self.next_index = 0
+        self.on_connect = None          # callback(size) from the worker: checks ROIs, resets
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def start(self):
+        self._spawn(first=True)
+
+    def _spawn(self, first):
+        self._generation += 1
+        self._thread = threading.Thread(target=self.run, args=(self._generation, first),
+                                        name="capture-%s-%d" % (self.camera_name,
+                                                                self._generation), daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+
+    def join(self, timeout=None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stopping(self):
+        return self._stop.is_set()
+
+    def check_stall(self, now=None):
+        """Watchdog: True (and a new reading thread started) if streaming but silent too long."""
+        now = self._clock() if now is None else now
+        last = self.last_frame_at if self.last_frame_at is not None else self.connected_at
+        if self.status != "streaming" or last is None or self._stop.is_set():
+            return False
+        if now - last < self.stall_timeout_s:
+            return False
+        self.stalls += 1
+        self.status = "stalled"
+        self.last_error = "no frame for %.1f s (stall_timeout_s)" % (now - last)
+        log.warning("camera %s: %s; reconnecting", self.camera_name, self.last_error)
+        self._spawn(first=False)  # the stuck thread is abandoned; it exits when its read returns
+        return True
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def _current(self, generation):
+        return generation == self._generation and not self._stop.is_set()
+
+    def run(self, generation, first=True):
+        delay = self.backoff_min
+        while self._current(generation):
+            if not first:
+                self.reconnects += 1
+                self.status = "reconnecting"
+                log.info("camera %s: reconnecting in %.2f s (%s)", self.camera_name, delay,
+                         self.last_error)
+                if self._stop.wait(delay) or not self._current(generation):
+                    break
+                delay = min(self.backoff_max, delay * 2)
+            first = False
+            got = self._stream_once(generation)
+            if got:
+                delay = self.backoff_min  # it worked for a while: start backing off afresh
+        if generation == self._generation:
+            self.status = "stopped"
+            self.queue.close()
+
+    def _stream_once(self, generation):
+        """Open the source and pump frames until it ends, fails or we stop; frames read."""
+        try:
+            source = self._opener(self.source)
+        except EdgekitError as exc:
+            self.status = "unavailable"
+            self.last_error = str(exc)
+            return 0
+        except Exception as exc:  # noqa: BLE001 - a backend crash must not kill the camera
+            self.status = "unavailable"
+            self.last_error = "%s: %s" % (type(exc).__name__, exc)
+            return 0
+        self.connects += 1
+        self.connected_at = self._clock()
+        self.last_frame_at = None
+        base = self.next_index
+        got = 0
+        period = 1.0 / self.fps if self.fps > 0 else 0.0
+        is_file = getattr(source, "kind", "") == "file"
+        next_due = self._clock()
+        try:
+            if not self._current(generation):
+                return 0
+            self.status = "streaming"
+            if source.width and source.height:
+                self.frame_size = (source.height, source.width)
+                if self.on_connect is not None:
+                    self.on_connect(self.frame_size)
+            for index, timestamp, frame in source:
+                if not self._current(generation):
+                    break
+                now = self._clock()
+                if period:
+                    if is_file:  # a file plays at the configured rate, like a camera would
+                        if now < next_due and self._stop.wait(next_due - now):
+                            break
+                        next_due = max(next_due + period, self._clock() - period)
+                    elif now < next_due:  # a live source faster than wanted: skip this frame
+                        self.decimated += 1
+                        continue
+                    else:
+                        next_due = max(next_due + period, now - period)
+                self.last_frame_at = self._clock()
+                self.next_index = base + index + 1
+                self.frames_in += 1
+                got += 1
+                self.queue.put(frame, base + index, timestamp, time.time())
+            reason = source.stats.reason
+        except Exception as exc:  # noqa: BLE001 - decode errors, a released capture
+            reason = "%s: %s" % (type(exc).__name__, exc)
+        finally:
+            try:
+                source.close()
+            except Exception:
+                pass
+        if generation != self._generation:
+            return got  # abandoned by the watchdog; the new generation reports
+        self.next_index += RECONNECT_GAP
+        if not self._stop.is_set():
+            if self.status != "stalled":
+                self.status = "disconnected"
+                self.last_error = "source ended: %s" % reason
+            log.warning("camera %s: %s", self.camera_name, self.last_error)
+        return got
+
+    # -- reporting -------------------------------------------------------------------------------
+
+    def snapshot(self):
+        now = self._clock()
+        return {
+            "status": self.status,
+            "source": self.source,
+            "frames_in": self.frames_in,
+            "dropped": self.queue.dropped,
+            "decimated": self.decimated,
+            "queue_depth": self.queue.depth(),
+            "reconnects": self.reconnects,
+            "stalls": self.stalls,
+            "connects": self.connects,
+            "last_error": self.last_error,
+            "seconds_since_frame": (None if self.last_frame_at is None
+                                    else round(now - self.last_frame_at, 3)),
+            "frame_size": list(self.frame_size) if self.frame_size else None,
+        }

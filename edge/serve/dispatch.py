@@ -1,0 +1,31 @@
+"""The dispatcher: hands each event to every sink, and keeps one sink's failure from the others.
+
+Why a separate object: workers (one per camera) emit concurrently; sinks are thread-safe, and a
+sink raising (a full disk) must neither kill a worker nor starve the other sinks. Failures are
+counted per sink and logged once per burst, not once per event.
+"""
+
+import logging
+
+log = logging.getLogger("edgekit.serve.dispatch")
+
+
+class Dispatcher(object):
+    def __init__(self, sinks=()):
+        self.sinks = list(sinks)
+        self.emitted = 0
+        self.failures = {}
+
+    def add(self, sink):
+        self.sinks.append(sink)
+
+    def emit(self, event):
+        self.emitted += 1
+        for sink in self.sinks:
+            try:
+                sink.write(event)
+            except Exception as exc:  # noqa: BLE001
+                count = self.failures.get(sink.name, 0) + 1
+                self.failures[sink.name] = count
+                if count == 1 or count % 1000 == 0:
+                    log.error("sink %s failed %d time(s): %s", sink.name, count, exc)
