@@ -19,6 +19,11 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        if os.path.exists(tmp):
+            # mkstemp creates 0600; a finished artifact gets the usual umask-based mode.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
