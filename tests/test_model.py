@@ -112,3 +112,18 @@ def test_imagenet_weights_offline_is_a_clear_error(monkeypatch):
     with pytest.raises(EdgekitError, match="could not download the ImageNet weights.*--weights PATH"):
         build_mtdnn(swim_config(backbone="efficientnet_b0", size=(64, 64), clip_length=2,
                                 head_size="tiny", weights="imagenet"))
+
+
+@pytest.mark.parametrize("branches, present, absent", [
+    ("spatial", "spatial_sepconv1", "temporal_lstm"), ("temporal", "temporal_lstm", "spatial_sepconv1")])
+def test_single_branch_variants_for_the_ablation(branches, present, absent):
+    config = swim_config(backbone="test_tiny", size=(32, 32), clip_length=4, head_size="tiny")
+    config.branches = branches
+    model = build_mtdnn(config)
+    names = {layer.name for layer in model.clip.layers}
+    assert present in names and absent not in names
+    counts = model.parameter_counts()
+    assert counts["spatial" if branches == "temporal" else "temporal"] == 0
+    config.branches = "both"
+    with pytest.raises(EdgekitError, match="branches must be one of"):
+        build_mtdnn(config)
