@@ -67,11 +67,11 @@ class FrameQueue(object):
                               for _ in range(self.capacity + 1)]
                 self._queued = []
                 self._held = None  # the worker's held slot is simply not recycled
-            if self._free:
-                slot = self._free.pop()
-            else:
-                slot = self._queued.pop(0)
+            if len(self._queued) >= self.capacity or not self._free:
+                slot = self._queued.pop(0)  # full: the oldest frame makes room
                 self.dropped += 1
+            else:
+                slot = self._free.pop()
             np.copyto(slot.frame, frame)
             slot.index = index
             slot.timestamp = timestamp
