@@ -123,14 +123,18 @@ def streaming_figures(runner, frames, stride):
     """Per-frame and per-decision cost of the runner at ``stride``, frames preloaded."""
     runner.reset()
     T = runner.clip_length
-    for i in range(T - 1):  # fill the ring: no decision can come before frame T
-        runner.process(frames[i % len(frames)], i)
+    index = 0
+    while True:  # warm the ring up to its first decision (untimed): then every frame is steady
+        results = runner.process(frames[index % len(frames)], index)
+        index += 1
+        if results or index > T + stride:
+            break
     decisions_wanted = max(10, 30 // stride)
     plain, decision, frame_model, head, pre = [], [], [], [], []
     count = 0
+    first = index
     start = time.perf_counter()
-    index = T - 1
-    while count < decisions_wanted:
+    for _ in range(decisions_wanted * stride):
         t0 = time.perf_counter()
         results = runner.process(frames[index % len(frames)], index)
         elapsed = (time.perf_counter() - t0) * 1e3
@@ -145,7 +149,10 @@ def streaming_figures(runner, frames, stride):
         else:
             plain.append(elapsed)
     total_ms = (time.perf_counter() - start) * 1e3
-    frames_timed = index - (T - 1)
+    frames_timed = index - first
+    if count == 0:
+        raise EdgekitError("the runner gave no decision in %d frames at stride %d"
+                           % (frames_timed, stride))
     med = lambda v: float(np.median(v)) if v else None  # noqa: E731
     return {"stride": stride, "clip_length": T, "frames": frames_timed, "decisions": count,
             "camera": list(frames[0].shape[:2]),
@@ -264,6 +271,9 @@ def run_job(job):
         result["eval_outputs"] = eval_outputs(runner, clips)
     del runner
     result["peak_rss_mb"] = peak_rss_mb()
+    # the device side must never pull in TensorFlow (it would not exist on a camera)
+    result["machine"]["tensorflow_modules"] = sorted(
+        m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
     result["seconds"] = time.perf_counter() - started
     return result
 
