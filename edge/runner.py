@@ -12,6 +12,12 @@ tables and output buffers. Per frame there is no allocation beyond the small vie
 interpreter API hands out (``interpreter.tensor(i)()``); those views are dropped before the next
 ``invoke()``, which the interpreter insists on.
 
+The head is reset before every window: the int8 LSTM the converter emits
+(UNIDIRECTIONAL_SEQUENCE_LSTM) keeps its hidden and cell state in *variable* tensors that persist
+across ``invoke()`` calls, so without ``reset_all_variables()`` a window's outputs would depend on
+the windows (and other regions) run before it; the clip model, trained and evaluated per clip,
+always starts from a zero state. The reset zeroes a few small tensors (~1 us).
+
 Targets: the frame model runs on ``device`` (with ``frame_edgetpu`` on a Coral); the head stays
 on the CPU, because its LSTM and attention do not map to the Edge TPU and it is small.
 """
@@ -38,12 +44,13 @@ class StreamingRunner(object):
     means the whole frame. ``gallery``: a :class:`Gallery` or a path to one, for open-set re-ID
     on the embedding task; ``unknown_threshold`` overrides the gallery's threshold.
     ``gap_policy``/``max_skip``/``max_gap_s``: see :mod:`edge.ringbuffer`. ``source_order``: the
-    channel order of the frames passed in (OpenCV capture gives BGR).
+    channel order of the frames passed in (OpenCV capture gives BGR). ``resize``: "fast" or
+    "area", see :mod:`edge.preprocess`.
     """
 
     def __init__(self, model_dir, device="cpu", threads=None, stride=None, rois=None,
                  gallery=None, unknown_threshold=None, gap_policy="reset", max_skip=0,
-                 max_gap_s=None, delegate=None, source_order="BGR", verify=True):
+                 max_gap_s=None, delegate=None, source_order="BGR", verify=True, resize="fast"):
         self.model_dir = os.fspath(model_dir)
         self.manifest = Manifest.load(self.model_dir)
         kind, _ = parse_device(device)
@@ -102,7 +109,9 @@ class StreamingRunner(object):
 
         # Regions, each with its preprocessor and ring.
         self.rois = [tuple(r) for r in (rois or [])] or [None]
-        self._preprocessors = [Preprocessor(self.manifest.input, frame_in_spec, source_order, r)
+        self.resize = resize
+        self._preprocessors = [Preprocessor(self.manifest.input, frame_in_spec, source_order, r,
+                                            resize=resize)
                                for r in self.rois]
         self.rings = [FeatureRing(self.clip_length, feature_shape, np.dtype(head_in_spec.dtype),
                                   gap_policy=gap_policy, max_skip=max_skip, max_gap_s=max_gap_s)
@@ -191,6 +200,7 @@ class StreamingRunner(object):
         ring.ordered_into(view[0])
         del view
         t0 = time.perf_counter()
+        self.head_interpreter.reset_all_variables()  # zero LSTM state: windows are independent
         self.head_interpreter.invoke()
         self._last_head_s = time.perf_counter() - t0
         tasks = {}
@@ -228,7 +238,8 @@ class StreamingRunner(object):
         if frames.ndim != 4 or len(frames) < self.clip_length:
             raise EdgekitError("a clip needs %d frames (T, H, W, 3), got shape %s"
                                % (self.clip_length, frames.shape))
-        pre = Preprocessor(self.manifest.input, self._frame_in_spec, source_order, None)
+        pre = Preprocessor(self.manifest.input, self._frame_in_spec, source_order, None,
+                           resize=self.resize)
         saved = (self.rois, self._preprocessors, self.rings, self._gap_at, self.frames,
                  self.windows, self._next_index)
         ring = self.rings[0]

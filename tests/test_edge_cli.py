@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from edge.cli import main
 from edge.gallery import Gallery
 from edge.sources import FrameSource
-from tests.fixtures.edge import (IDENTITIES, edge_clips_dir, edge_model_dir,  # noqa: F401
-                                 edge_video)
+from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, IDENTITIES, VIDEO_FRAMES,  # noqa: F401
+                                 edge_clips_dir, edge_model_dir, edge_video)
 
 
 def _invoke(*args):
@@ -26,13 +26,12 @@ def test_run_writes_jsonl_and_annotated_video(edge_model_dir, edge_video, tmp_pa
     assert result.exit_code == 0, result.output
     assert "20 frames read, 0 skipped" in result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 2 * len(range(3, 20, 2))
+    assert len(lines) == 2 * len(range(CLIP_LENGTH - 1, VIDEO_FRAMES, 2))
     assert {line["roi"] for line in lines} == {0, 1}
-    assert lines[0]["frames"] == [0, 3] and lines[0]["box"] == [0, 0, 32, 48]
-    assert lines[0]["tasks"]["action"]["label"] in ("breaststroke", "drowning", "freestyle",
-                                                    "safe")
+    assert lines[0]["frames"] == [0, CLIP_LENGTH - 1] and lines[0]["box"] == [0, 0, 32, 48]
+    assert lines[0]["tasks"]["action"]["label"] in ACTIONS
     written = FrameSource(str(video))
-    assert sum(1 for _ in written) == 20
+    assert sum(1 for _ in written) == VIDEO_FRAMES
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
 
 

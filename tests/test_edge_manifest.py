@@ -10,7 +10,7 @@ import pytest
 
 from edge.errors import EdgekitError
 from edge.manifest import Manifest
-from tests.fixtures.edge import edge_model_dir  # noqa: F401
+from tests.fixtures.edge import CLIP_LENGTH, FEATURE_SHAPE, edge_model_dir  # noqa: F401
 
 
 @pytest.fixture()
@@ -21,7 +21,8 @@ def manifest_dict(edge_model_dir):
 
 def test_round_trip(edge_model_dir, tmp_path):
     manifest = Manifest.load(edge_model_dir)
-    assert manifest.clip_length == 4 and manifest.feature_shape == [4, 4, 8]
+    assert manifest.clip_length == CLIP_LENGTH and manifest.feature_shape == list(FEATURE_SHAPE)
+    assert manifest.backbone == "test_tiny" and manifest.method == "ptq"
     assert [t.output for t in manifest.tasks] == ["action", "identity", "identity_embedding"]
     assert manifest.models["frame"].inputs[0].dtype == "uint8"
     assert manifest.models["frame"].outputs[0].scale > 0

@@ -14,10 +14,9 @@ from edge.interpreter import make_interpreter
 from edge.manifest import Manifest
 from edge.runner import StreamingRunner
 from edge.tflite_inspect import signature_indices
-from tests.fixtures.edge import (CLIP_LENGTH, HEIGHT, WIDTH, build_keras_models, decode_all,
-                                 edge_model_dir, edge_model_dir_int8, edge_video)  # noqa: F401
-
-TASKS = ("action", "identity", "identity_embedding")
+from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, HEIGHT, TASKS, WIDTH,  # noqa: F401
+                                 decode_all, edge_model_dir, edge_model_dir_int8, edge_run_dir,
+                                 edge_swim_video, edge_video)
 
 
 def _rgb_input(frame_bgr, roi=None):
@@ -39,7 +38,9 @@ def _quantize(pixels, detail):
 
 
 def _run(interpreter, inputs):
-    """Run a signature; returns {output name: array}."""
+    """Run a signature from a zero LSTM state (see test_head_state_does_not_leak_between_windows);
+    returns {output name: array}."""
+    interpreter.reset_all_variables()
     runner = interpreter.get_signature_runner(
         sorted(interpreter.get_signature_list())[0])
     return {k: np.array(v) for k, v in runner(**inputs).items()}
@@ -68,60 +69,110 @@ def _collect(runner, frames, **kwargs):
     return results
 
 
-def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_video):
-    frames = decode_all(edge_video)
+def _rgb_frames(frames_bgr):
+    return np.stack([_rgb_input(f) for f in frames_bgr])
+
+
+def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_swim_video):
+    """Exact: the runner's outputs are head.tflite's on the window's frame.tflite features."""
+    frames = decode_all(edge_swim_video)
     runner = StreamingRunner(edge_model_dir)
+    assert runner._requant.mode == "lut"  # frame output and head input are quantized apart
     results = _collect(runner, frames)
     assert len(results) == len(frames) - CLIP_LENGTH + 1
-    feats, head = _features(edge_model_dir, [_rgb_input(f) for f in frames])
+    feats, head = _features(edge_model_dir, _rgb_frames(frames))
     for result in results:
         window = feats[result.first_frame:result.last_frame + 1]
         assert result.last_frame - result.first_frame + 1 == CLIP_LENGTH
         expected = _run(head, {"features": window[None]})
         for task in TASKS:
             np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
+    # the windows really differ, so a mis-ordered ring or a wrong window would show above
+    probs = np.stack([r.action_probs for r in results])
+    assert (probs.max(axis=0) - probs.min(axis=0)).max() > 0.2
 
 
-def test_streaming_matches_clip_model_within_int8_tolerance(edge_model_dir, edge_video):
-    frames = decode_all(edge_video)
+def _distance(result, outputs):
+    """Mean |difference| of the class probabilities plus (1 - cosine) of the embeddings."""
+    diff = [np.abs(result.tasks[t].values - outputs[t]).mean() for t in ("action", "identity")]
+    return float(np.mean(diff)), 1.0 - float(np.dot(result.embedding,
+                                                     outputs["identity_embedding"]))
+
+
+def test_streaming_matches_clip_model_within_int8_tolerance(edge_model_dir, edge_swim_video):
+    """clip.tflite is calibrated on its own, so it agrees only within int8 error; and it agrees
+    with the runner on the *same* window much better than on a window 4 frames off."""
+    frames = decode_all(edge_swim_video)
     results = _collect(StreamingRunner(edge_model_dir), frames)
     clip = make_interpreter(os.path.join(edge_model_dir, "clip.tflite"))
-    detail = clip.get_input_details()[0]
-    rgb = np.stack([_rgb_input(f) for f in frames]).astype(np.float64)
-    worst = 0.0
+    rgb = _rgb_frames(frames)
+    outputs = [{k: v[0] for k, v in _run(clip, {"clip": rgb[i:i + CLIP_LENGTH][None]}).items()}
+               for i in range(len(frames) - CLIP_LENGTH + 1)]
+    same, shifted = [], []
     for result in results:
-        window = rgb[result.first_frame:result.last_frame + 1]
-        expected = _run(clip, {"clip": _quantize(window, detail)[None]})
-        for task in ("action", "identity"):
-            worst = max(worst, np.abs(result.tasks[task].values - expected[task][0]).max())
-        cosine = float(np.dot(result.embedding, expected["identity_embedding"][0]))
-        assert cosine > 0.97
-    assert worst < 0.08
+        i = result.first_frame
+        same.append(_distance(result, outputs[i]))
+        shifted.append(_distance(result, outputs[i + 4 if i + 4 < len(outputs) else i - 4]))
+    same, shifted = np.array(same), np.array(shifted)
+    assert same[:, 0].mean() < 0.12 and same[:, 0].max() < 0.25   # probabilities
+    assert same[:, 1].mean() < 0.1                                # embedding: cosine > 0.9
+    assert same.mean(axis=0)[0] < 0.7 * shifted.mean(axis=0)[0]
+    assert same.mean(axis=0)[1] < 0.7 * shifted.mean(axis=0)[1]
 
 
-def test_streaming_matches_float_model_within_quantization_tolerance(edge_model_dir, edge_video):
-    _, _, clip_model = build_keras_models(seed=123)  # weights come from the file below
-    clip_model.load_weights(os.path.join(os.path.dirname(edge_model_dir), "float.weights.h5"))
-    frames = decode_all(edge_video)
+def test_streaming_matches_float_model_within_quantization_tolerance(edge_model_dir, edge_run_dir,
+                                                                     edge_swim_video):
+    """The float Keras model of the run, on the same windows, within this tiny network's int8
+    error (16-channel features calibrated on 32 frames: probabilities differ by ~0.15 on
+    average, embeddings keep cosine ~0.8)."""
+    from quantize.runs import load_run_model
+
+    model, _ = load_run_model(edge_run_dir)
+    frames = decode_all(edge_swim_video)
     results = _collect(StreamingRunner(edge_model_dir), frames)
-    rgb = np.stack([_rgb_input(f) for f in frames]).astype(np.float32)
-    for result in results[::4]:
-        window = rgb[result.first_frame:result.last_frame + 1][None]
-        expected = dict(zip(TASKS, [v.numpy()[0] for v in clip_model(window)]))
-        for task in ("action", "identity"):
-            np.testing.assert_allclose(result.tasks[task].values, expected[task], atol=0.1)
-        assert float(np.dot(result.embedding, expected["identity_embedding"])) > 0.95
+    rgb = _rgb_frames(frames).astype(np.float32)
+    windows = np.stack([rgb[r.first_frame:r.last_frame + 1] for r in results])
+    expected = {k: np.asarray(v) for k, v in model.clip(windows, training=False).items()}
+    distances = np.array([_distance(r, {k: v[n] for k, v in expected.items()})
+                          for n, r in enumerate(results)])
+    assert distances[:, 0].mean() < 0.2 and distances[:, 1].mean() < 0.3
+    agree = np.mean([r.action_label == ACTIONS[int(np.argmax(expected["action"][n]))]
+                     for n, r in enumerate(results)])
+    assert agree >= 0.5
 
 
-def test_int8_input_model_gives_same_decisions_path(edge_model_dir_int8, edge_video):
+def test_int8_input_model_gives_same_decisions_path(edge_model_dir_int8, edge_swim_video):
     """An int8-pixel frame model goes through the quantization LUT; parity with its head holds."""
-    frames = decode_all(edge_video)[:8]
-    results = _collect(StreamingRunner(edge_model_dir_int8), frames)
-    feats, head = _features(edge_model_dir_int8, [_rgb_input(f) for f in frames])
+    frames = decode_all(edge_swim_video)[:CLIP_LENGTH + 3]
+    runner = StreamingRunner(edge_model_dir_int8)
+    assert not runner._preprocessors[0].identity  # pixels really go through the table
+    results = _collect(runner, frames)
+    assert len(results) == 4
+    feats, head = _features(edge_model_dir_int8, _rgb_frames(frames))
     assert Manifest.load(edge_model_dir_int8).models["frame"].inputs[0].dtype == "int8"
     for result in results:
         expected = _run(head, {"features": feats[result.first_frame:result.last_frame + 1][None]})
-        np.testing.assert_array_equal(result.action_probs, expected["action"][0])
+        for task in TASKS:
+            np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
+
+
+def test_head_state_does_not_leak_between_windows(edge_model_dir, edge_swim_video):
+    """head.tflite's LSTM keeps its state in variable tensors across invoke(); the runner resets
+    it, so a window's result does not depend on what the head ran before (here: the windows of a
+    whole video vs the same window alone in a fresh runner, and vs a head invoked twice)."""
+    frames = decode_all(edge_swim_video)
+    head = make_interpreter(os.path.join(edge_model_dir, "head.tflite"))
+    runner = head.get_signature_runner(sorted(head.get_signature_list())[0])
+    feats, _ = _features(edge_model_dir, _rgb_frames(frames[:CLIP_LENGTH]))
+    first = runner(features=feats[None])["identity_embedding"].copy()
+    second = runner(features=feats[None])["identity_embedding"].copy()
+    assert not np.array_equal(first, second)  # the model is stateful: what this test guards
+    late = _collect(StreamingRunner(edge_model_dir), frames)[-1]
+    start = late.first_frame
+    alone = _collect(StreamingRunner(edge_model_dir), frames[start:start + CLIP_LENGTH])
+    assert len(alone) == 1
+    for task in TASKS:
+        np.testing.assert_array_equal(late.tasks[task].values, alone[0].tasks[task].values)
 
 
 def test_stride_and_warm_up(edge_model_dir, edge_video):
@@ -133,7 +184,7 @@ def test_stride_and_warm_up(edge_model_dir, edge_video):
 
 
 def test_every_frame_runs_frame_model_once_per_roi(edge_model_dir, edge_video, monkeypatch):
-    frames = decode_all(edge_video)[:9]
+    frames = decode_all(edge_video)[:CLIP_LENGTH + 5]
     runner = StreamingRunner(edge_model_dir, rois=[(0, 0, 32, 32), (20, 10, 40, 30)], stride=2)
     calls = {"frame": 0, "head": 0}
     frame_invoke, head_invoke = runner.frame_interpreter.invoke, runner.head_interpreter.invoke
@@ -155,7 +206,7 @@ def test_every_frame_runs_frame_model_once_per_roi(edge_model_dir, edge_video, m
 
 
 def test_rois_each_equal_a_runner_on_the_cropped_video(edge_model_dir, edge_video):
-    frames = decode_all(edge_video)[:10]
+    frames = decode_all(edge_video)[:CLIP_LENGTH + 2]
     rois = [(0, 0, 32, 48), (30, 8, 34, 40)]
     results = _collect(StreamingRunner(edge_model_dir, rois=rois), frames)
     assert {r.roi_index for r in results} == {0, 1}
@@ -177,23 +228,30 @@ def test_roi_outside_frame_is_a_clear_error(edge_model_dir, edge_video):
 
 
 def test_gap_reset_and_hold(edge_model_dir, edge_video):
-    frames = decode_all(edge_video)[:12]
-    indices = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13]  # frames 5 and 6 were dropped
+    frames = decode_all(edge_video)
+    T = CLIP_LENGTH
+    before = list(range(T + 1))  # T + 1 frames, then 2 dropped, then the rest
+    after = list(range(T + 3, T + 3 + len(frames) - len(before)))
+    indices = before + after
     reset = StreamingRunner(edge_model_dir, gap_policy="reset")
     hold = StreamingRunner(edge_model_dir, gap_policy="hold")
     out_reset, out_hold = [], []
     for frame, index in zip(frames, indices):
         out_reset += reset.process(frame, frame_index=index)
         out_hold += hold.process(frame, frame_index=index)
-    assert [(r.first_frame, r.last_frame) for r in out_reset] == [
-        (0, 3), (1, 4), (7, 10), (8, 11), (9, 12), (10, 13)]
-    assert [(r.first_frame, r.last_frame, r.gap) for r in out_hold][:6] == [
-        (0, 3, False), (1, 4, False), (2, 7, True), (3, 8, True), (4, 9, True), (7, 10, False)]
+    # reset: two windows before the gap, then a fresh warm-up after it
+    assert [(r.first_frame, r.last_frame) for r in out_reset] == (
+        [(0, T - 1), (1, T)] + [(after[i], after[i + T - 1]) for i in range(len(after) - T + 1)])
+    # hold: every push after warm-up gives a window; windows spanning the hole say so
+    expected = [(indices[i], indices[i + T - 1], indices[i] < after[0] <= indices[i + T - 1])
+                for i in range(len(indices) - T + 1)]
+    assert [(r.first_frame, r.last_frame, r.gap) for r in out_hold] == expected
+    assert any(gap for _, _, gap in expected) and not expected[-1][2]
     assert reset.rings[0].gaps == hold.rings[0].gaps == 1
 
 
 def test_gallery_match_in_results(edge_model_dir, edge_video):
-    frames = decode_all(edge_video)[:6]
+    frames = decode_all(edge_video)[:CLIP_LENGTH]
     probe = _collect(StreamingRunner(edge_model_dir), frames)[0].embedding
     other = np.roll(probe, 3) * -1.0
     gallery = Gallery.from_samples([("ana", probe), ("ben", other)], threshold=0.9)
@@ -205,9 +263,9 @@ def test_gallery_match_in_results(edge_model_dir, edge_video):
 
 
 def test_result_records_and_timings(edge_model_dir, edge_video):
-    result = _collect(StreamingRunner(edge_model_dir), decode_all(edge_video)[:4])[0]
+    result = _collect(StreamingRunner(edge_model_dir), decode_all(edge_video)[:CLIP_LENGTH])[0]
     data = result.to_dict()
-    assert data["frames"] == [0, 3]
+    assert data["frames"] == [0, CLIP_LENGTH - 1]
     assert set(data["tasks"]) == set(TASKS)
     assert data["tasks"]["action"]["label"] == result.action_label
     assert abs(sum(result.action_probs) - 1.0) < 0.02
