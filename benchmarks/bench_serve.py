@@ -1,0 +1,196 @@
+"""The daemon's figures: sustained fps per camera on one core, event latency, memory over a long run.
+
+Runs ``edgekit serve`` as a subprocess pinned to one CPU core (``threads = 1``) against a local
+mosquitto (started here, loopback only) with a looping VGA video file as the camera, and prints:
+
+1. throughput: the source read as fast as it decodes (``fps = 0``): frames processed per second
+   once warm, and how many frames the bounded queue dropped;
+2. latency: the source paced below that rate (so no backlog), one alert per window (rules with
+   ``consecutive = 1`` and ``cooldown_s = 0`` on every action label): time from the wall-clock
+   capture of the frame that completed the window (the event's ``frame_time``) to the event's
+   arrival at an MQTT subscriber: median and p99;
+3. memory (``--long-frames N``): a fresh unpaced daemon's RSS sampled at every tenth of N frames;
+   flat means the last samples are no higher than the early ones.
+
+    python benchmarks/bench_serve.py --model /path/to/efficientnet_b3/int8 --frames 600 \
+        --latency-events 300 --long-frames 100000
+"""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from edge.manifest import Manifest  # noqa: E402
+from tests.fixtures.edge import make_frames, write_avi  # noqa: E402
+from tests.fixtures.mosquitto import Broker, Collector, free_port  # noqa: E402
+
+
+def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, regions):
+    lines = ['[model]', 'dir = %s' % json.dumps(model), 'threads = 1',
+             '[events]', 'debounce_windows = 1']
+    for label in labels:
+        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'label = %s' % json.dumps(label),
+                  'min_score = 0.0', 'consecutive = 1', 'cooldown_s = 0']
+    lines += ['[cameras.cam]', 'source = %s' % json.dumps(video), 'fps = %s' % fps,
+              'queue = 8']
+    if regions > 1:
+        lines.append('[cameras.cam.regions]')
+        width = 640 // regions
+        lines += ['r%d = [%d, 0, %d, 480]' % (i, i * width, width) for i in range(regions)]
+    lines += ['[outputs.mqtt]', 'host = "127.0.0.1"', 'port = %d' % mqtt_port,
+              'topic_prefix = "bench"', 'spool_dir = %s' % json.dumps(spool),
+              '[http]', 'port = %d' % http_port, '[daemon]', 'log_level = "warning"']
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+class Daemon(object):
+    def __init__(self, config, core, log_path):
+        self.log = open(log_path, "w")
+
+        def pin():
+            os.sched_setaffinity(0, {core})
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "serve", "--config",
+                                      config], cwd=ROOT, stdout=self.log, stderr=self.log,
+                                     preexec_fn=pin)
+
+    def stats(self, port):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    def rss_mb(self):
+        with open("/proc/%d/status" % self.proc.pid) as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        return float("nan")
+
+    def wait(self, port, predicate, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit("daemon exited; see its log")
+            stats = self.stats(port)
+            if stats is not None and predicate(stats["cameras"]["cam"]):
+                return stats["cameras"]["cam"]
+            time.sleep(0.2)
+        raise SystemExit("timed out after %.0f s" % timeout)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = "killed"
+        self.log.close()
+        return code
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="model directory (edgekit quantize)")
+    parser.add_argument("--frames", type=int, default=600,
+                        help="frames timed for the throughput figure")
+    parser.add_argument("--latency-events", type=int, default=200)
+    parser.add_argument("--long-frames", type=int, default=0,
+                        help="frames for the memory check (0: skip), e.g. 100000")
+    parser.add_argument("--regions", type=int, default=1, help="regions per camera")
+    parser.add_argument("--core", type=int, default=0, help="the CPU core to pin to")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="per phase, seconds")
+    args = parser.parse_args(argv)
+
+    manifest = Manifest.load(args.model)
+    labels = [t for t in manifest.tasks if t.name == "action"][0].labels
+    work = tempfile.mkdtemp(prefix="bench-serve-")
+    video = str(write_avi(os.path.join(work, "cam.avi"), make_frames(150, size=(480, 640)),
+                          fps=15))
+    broker = Broker(os.path.join(work, "broker")).start()
+    print("model %s (%s, T=%d, %dx%d), %d region(s), 1 core (#%d), threads=1"
+          % (args.model, manifest.backbone, manifest.clip_length, manifest.input.width,
+             manifest.input.height, args.regions, args.core))
+    try:
+        # 1. throughput
+        http = free_port()
+        config = os.path.join(work, "throughput.toml")
+        write_config(config, args.model, video, 0, broker.port, http,
+                     os.path.join(work, "spool1"), labels, args.regions)
+        daemon = Daemon(config, args.core, os.path.join(work, "throughput.log"))
+        first = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
+        t0 = time.monotonic()
+        last = daemon.wait(http, lambda c: c["frames_processed"] >= first["frames_processed"]
+                           + args.frames, args.timeout)
+        span = time.monotonic() - t0
+        fps = (last["frames_processed"] - first["frames_processed"]) / span
+        print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
+              "dropped %d by the queue; inference ms (moving avg): %s"
+              % (fps, last["frames_processed"] - first["frames_processed"], span,
+                 last["frames_in"], last["dropped"], last["inference_ms"]))
+        print("  daemon exit: %s" % daemon.stop())
+
+        # 2. latency (paced below the sustained rate: no backlog)
+        paced = max(1.0, round(min(15.0, 0.7 * fps), 1))
+        http = free_port()
+        config = os.path.join(work, "latency.toml")
+        write_config(config, args.model, video, paced, broker.port, http,
+                     os.path.join(work, "spool2"), labels, args.regions)
+        collector = Collector(broker.port, "bench/events/#")
+        arrivals = []
+        original = collector.client.on_message
+
+        def on_message(client, userdata, message):
+            arrivals.append((time.time(), json.loads(message.payload)))
+            original(client, userdata, message)
+
+        collector.client.on_message = on_message
+        daemon = Daemon(config, args.core, os.path.join(work, "latency.log"))
+        collector.wait_for(lambda c: len(arrivals) >= args.latency_events + 10, args.timeout)
+        latencies = sorted((t - e["frame_time"]) * 1000.0 for t, e in arrivals[10:])
+        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+        print("latency (frame completing the window -> event at the MQTT subscriber, source "
+              "paced at %.1f fps, %d events): median %.1f ms, p99 %.1f ms, max %.1f ms"
+              % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]))
+
+        print("  daemon exit: %s" % daemon.stop())
+        collector.close()
+
+        # 3. memory over a long run (unpaced, like the throughput run)
+        if args.long_frames:
+            http = free_port()
+            config = os.path.join(work, "memory.toml")
+            write_config(config, args.model, video, 0, broker.port, http,
+                         os.path.join(work, "spool3"), labels, args.regions)
+            daemon = Daemon(config, args.core, os.path.join(work, "memory.log"))
+            start = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
+            base = start["frames_processed"]
+            samples = []
+            step = max(1, args.long_frames // 10)
+            for k in range(1, 11):
+                cam = daemon.wait(http, lambda c, k=k: c["frames_processed"] >= base + k * step,
+                                  args.timeout)
+                samples.append((cam["frames_processed"] - base, daemon.rss_mb()))
+            print("memory over %d frames (RSS MB at each tenth): %s"
+                  % (args.long_frames, ", ".join("%.1f" % r for _, r in samples)))
+            print("  growth from the first tenth to the end: %+.1f MB"
+                  % (samples[-1][1] - samples[0][1]))
+            print("  daemon exit: %s" % daemon.stop())
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
