@@ -1,25 +1,34 @@
 """Streaming vs re-running the clip model, the runner's overhead, and peak RSS, in one run.
 
-Prints, for one model directory:
+Prints, for one model directory (medians over ``--repeats`` interleaved passes):
 
-- cost per decision: streaming (frame model once per frame + head, stride 1) vs invoking the
-  full clip model per decision; the ratio should be about 1/T (issue 4: <= 1/12 at T=15);
-- the runner's per-frame overhead over the raw ``invoke()`` time of the same models (decoded
-  frames are preloaded, so video decoding is excluded; issue 4: <= 10 %);
-- peak RSS of this process (issue 4: < 150 MB with the EfficientNet-B3 int8 models).
+- (a) cost per decision: streaming at stride 1 (frame model once per frame + head per window,
+  through the runner) vs invoking the full clip model once per decision (issue 4: <= 1/12 at
+  T=15), with the breakdown that bounds it: (F + H) / (T * F' + H) for frame cost F, head cost H;
+- (b) the runner's per-frame overhead over the raw ``invoke()`` time of the same interpreters
+  (one frame invoke + one head invoke per frame; frames are decoded beforehand, so video
+  decoding is excluded; issue 4: <= 10 %);
+- (c) peak RSS of a camera process: a fresh interpreter that imports only ``edge``, loads the
+  runner (frame + head models) and streams VGA frames (issue 4: < 150 MB with EfficientNet-B3).
 
-This process never imports TensorFlow (so the RSS is the camera's): without ``--model`` the models
-are built by a TensorFlow subprocess from ``tests/fixtures/edge.py`` (``--backbone tiny`` or
-``efficientnet-b3``, random weights, T = ``--clip-length``) into a temporary directory.
+Without ``--model`` the real network is built first, in a TensorFlow subprocess, so no measuring
+process ever loads TensorFlow: ``quantize.model.build_mtdnn(quantize.config.swim_config(...))``
+(EfficientNet-B3 at 100x100, T=15; random weights, which time like trained ones), converted to
+int8 by the quantize path's converter (``quantize.quantization.convert.convert``, ptq, the
+pipeline's I/O types: uint8 pixels -> int8 features -> float32 task outputs), with the manifest
+from ``quantize.quantization.artifacts.build_manifest``. That takes ~5-10 minutes on two cores;
+``--keep DIR`` saves the directory for later ``--model DIR`` runs.
 
-    python benchmarks/bench_streaming.py                       # tiny backbone, T=15
-    python benchmarks/bench_streaming.py --backbone efficientnet-b3
-    python benchmarks/bench_streaming.py --model runs/swim/int8 --frames 300
+    python benchmarks/bench_streaming.py --keep /tmp/b3        # build EfficientNet-B3, measure
+    python benchmarks/bench_streaming.py --model /tmp/b3 --repeats 9
+    python benchmarks/bench_streaming.py --backbone test_tiny --size 32   # quick smoke run
 """
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,18 +39,74 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from edge.interpreter import make_interpreter  # noqa: E402
-from edge.runner import StreamingRunner  # noqa: E402
+TARGET_RATIO = 1 / 12.0
+TARGET_OVERHEAD = 0.10
+TARGET_RSS_MB = 150.0
 
 
-def build_models(directory, backbone, clip_length):
-    code = ("from tests.fixtures.edge import build_tiny_model_dir as b; "
-            "b(%r, clip_length=%d, backbone=%r)" % (directory, clip_length, backbone))
+# -- building the models (TensorFlow subprocess only) ----------------------------------------------
+
+def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15, samples=8,
+                 seed=0):
+    """Build the swim MTDNN with random weights and write int8 frame/head/clip + manifest.
+
+    Runs in the ``--build`` subprocess (imports TensorFlow). Calibration: ``samples`` random
+    frames for the frame model, the frame model's float features of them for the head.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from quantize.backbones import get_backbone
+    from quantize.config import swim_config
+    from quantize.model import build_mtdnn
+    from quantize.quantization import artifacts, gate
+    from quantize.quantization import convert as conv
+    from quantize.tf_compat import keras, tf
+
+    keras.utils.set_random_seed(seed)
+    config = swim_config(backbone=backbone, size=(size, size), clip_length=clip_length)
+    model = build_mtdnn(config)
+    T, H, W = config.clip_length, config.height, config.width
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (samples, H, W, 3)).astype(np.float32)
+    feats = np.asarray(model.frame(frames, training=False))
+    feature_shape = tuple(int(v) for v in feats.shape[1:])
+    order = [np.roll(np.arange(T) % samples, k) for k in range(2)]
+    specs = {
+        "frame": (model.frame, (1, H, W, 3), "frame", frames, "uint8", "int8", "features"),
+        "head": (model.head, (1, T) + feature_shape, "features", [feats[o] for o in order],
+                 "int8", "float32", None),
+        "clip": (model.clip, (1, T, H, W, 3), "clip", [frames[o] for o in order], "uint8",
+                 "float32", None),
+    }
+    os.makedirs(directory, exist_ok=True)
+    files = {}
+    for role, (keras_model, shape, name, calib, in_type, out_type, out_name) in specs.items():
+        t0 = time.time()
+        blob = conv.convert(keras_model, shape, name, "ptq", calib, in_type, out_type, out_name,
+                            artifact=role + ".tflite")
+        path = artifacts.write_model(directory, role + ".tflite", blob)
+        gate.check_int8(path, role + ".tflite")
+        files[role] = role + ".tflite"
+        print("converted %s.tflite (%.1f MB) in %.0f s" % (role, len(blob) / 1e6, time.time() - t0),
+              flush=True)
+    manifest = artifacts.build_manifest(directory, config, "ptq", None, feature_shape, files,
+                                        {"tensorflow": tf.__version__},
+                                        get_backbone(config.backbone).normalization)
+    manifest.save(directory)
+
+
+def build_in_subprocess(directory, backbone, size, clip_length):
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3",
                CUDA_VISIBLE_DEVICES="")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [sys.executable, os.path.abspath(__file__), "--build", directory, "--backbone",
+           backbone, "--size", str(size), "--clip-length", str(clip_length)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        sys.exit("building the models failed:\n" + proc.stderr[-3000:])
+    print(proc.stdout.strip())
 
+
+# -- measuring (no TensorFlow) ---------------------------------------------------------------------
 
 def synthetic_frames(n, height=480, width=640, seed=0, distinct=8):
     """``n`` VGA frames cycling over ``distinct`` arrays (so the frames don't inflate the RSS)."""
@@ -56,93 +121,152 @@ def peak_rss_mb():
     return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
 
 
-def bench(model_dir, frames, threads, repeats):
-    runner = StreamingRunner(model_dir, threads=threads, stride=1)
+def camera_rss(model_dir, frames, threads):
+    """Peak RSS (MB) of a fresh process that does what the camera does: edge + runner + frames."""
+    code = ("import sys, json; sys.path.insert(0, %r)\n"
+            "from benchmarks.bench_streaming import synthetic_frames, peak_rss_mb\n"
+            "from edge.runner import StreamingRunner\n"
+            "r = StreamingRunner(%r, threads=%d, stride=1)\n"
+            "w = sum(len(r.process(f, i)) for i, f in enumerate(synthetic_frames(%d)))\n"
+            "tf = [m for m in sys.modules if m.split('.')[0] == 'tensorflow']\n"
+            "print(json.dumps({'rss': peak_rss_mb(), 'windows': w, 'tf': tf}))\n"
+            % (ROOT, model_dir, threads, frames))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _per_frame(fn, n):
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) / n
+
+
+def bench(model_dir, frames, threads, repeats, resize="fast"):
+    from edge.interpreter import make_interpreter
+    from edge.runner import StreamingRunner
+
+    runner = StreamingRunner(model_dir, threads=threads, stride=1, resize=resize)
     T = runner.clip_length
-    for i in range(T + 2):  # warm up: first-frame checks, caches, XNNPACK packing
-        runner.process(frames[i % len(frames)], frame_index=i)
-
-    # 1+2. the runner (frames already decoded) and raw invoke() of the same interpreters with the
-    # same counts, interleaved pass by pass so load from other processes hits both alike.
     frame_i, head_i = runner.frame_interpreter, runner.head_interpreter
-    best_runner = best_raw = float("inf")
-    for _ in range(repeats):
-        runner.reset()
-        start = time.perf_counter()
-        for i, frame in enumerate(frames):
-            runner.process(frame, frame_index=i)
-        best_runner = min(best_runner, (time.perf_counter() - start) / len(frames))
-        start = time.perf_counter()
-        for i in range(len(frames)):
-            frame_i.invoke()
-            if i >= T - 1:
-                head_i.invoke()
-        best_raw = min(best_raw, (time.perf_counter() - start) / len(frames))
-    # per decision at stride 1 once warm: one frame of work per decision
-    streaming_per_decision = best_runner
-    raw_warm = best_raw
-    overhead = (best_runner - raw_warm) / raw_warm
+    clip = make_interpreter(os.path.join(model_dir, runner.manifest.models["clip"].file),
+                            threads=threads)
+    n = len(frames)
+    n_clip = max(3, n // T)
+    for i in range(T + 2):  # warm up: first-frame checks, caches, XNNPACK weight packing
+        runner.process(frames[i % n], frame_index=i)
+    clip.invoke()
 
-    # 3. the full clip model per decision
-    clip_path = os.path.join(model_dir, runner.manifest.models["clip"].file) \
-        if "clip" in runner.manifest.models else None
-    clip_per_decision = None
-    if clip_path:
-        clip = make_interpreter(clip_path, threads=threads)
-        clip.invoke()
-        best_clip = float("inf")
-        n = max(5, min(50, len(frames) // 4))
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(n):
-                clip.invoke()
-            best_clip = min(best_clip, (time.perf_counter() - start) / n)
-        clip_per_decision = best_clip
-        del clip
-    return {
-        "T": T, "frames": len(frames), "runner_ms": best_runner * 1e3, "raw_ms": raw_warm * 1e3,
-        "overhead": overhead, "streaming_ms": streaming_per_decision * 1e3,
-        "clip_ms": None if clip_per_decision is None else clip_per_decision * 1e3,
-        "invoke_share": runner.time_invoke / max(runner.time_total, 1e-12),
-    }
+    def run_runner():
+        for i, frame in enumerate(frames):  # ring stays warm: continuing indices, one window each
+            runner.process(frame, frame_index=index[0] + i)
+        index[0] += n
+
+    def run_raw():
+        for _ in range(n):
+            frame_i.invoke()
+            head_i.invoke()
+
+    def run_frame():
+        for _ in range(n):
+            frame_i.invoke()
+
+    def run_head():
+        for _ in range(n):
+            head_i.invoke()
+
+    def run_clip():
+        for _ in range(n_clip):
+            clip.invoke()
+
+    index = [T + 2]
+    rows = []
+    # Interleaved, so load from other processes hits every measurement of a repeat alike; the
+    # ratios are formed within a repeat and their medians reported.
+    for _ in range(repeats):
+        row = {"runner": _per_frame(run_runner, n), "raw": _per_frame(run_raw, n),
+               "frame": _per_frame(run_frame, n), "head": _per_frame(run_head, n),
+               "clip": _per_frame(run_clip, n_clip)}
+        row["overhead"] = row["runner"] / row["raw"] - 1.0
+        row["ratio"] = row["runner"] / row["clip"]
+        row["ratio_raw"] = row["raw"] / row["clip"]
+        rows.append(row)
+    median = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
+    spread = {k: (float(min(r[k] for r in rows)), float(max(r[k] for r in rows))) for k in rows[0]}
+    pre = runner._preprocessors[0]
+    t0 = time.perf_counter()
+    view = runner._frame_in()
+    for frame in frames:
+        pre(frame, view[0])
+    del view
+    median["preprocess"] = (time.perf_counter() - t0) / n
+    return {"T": T, "frames": n, "clip_invokes": n_clip, "median": median, "spread": spread,
+            "windows": runner.windows}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="model directory (manifest.json + models)")
-    parser.add_argument("--backbone", default="tiny", choices=["tiny", "efficientnet-b3"],
+    parser.add_argument("--model", help="model directory (manifest.json + frame/head/clip)")
+    parser.add_argument("--keep", help="build the models into this directory and keep them")
+    parser.add_argument("--build", help=argparse.SUPPRESS)  # the TensorFlow subprocess
+    parser.add_argument("--backbone", default="efficientnet_b3",
                         help="backbone of the models built when --model is not given")
+    parser.add_argument("--size", type=int, default=100, help="input size of built models")
     parser.add_argument("--clip-length", type=int, default=15)
-    parser.add_argument("--frames", type=int, default=200, help="frames per timed pass")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes (best is kept)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=120, help="frames per timed pass")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved timed passes")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    parser.add_argument("--resize", default="fast", choices=["fast", "area"])
     args = parser.parse_args(argv)
+
+    if args.build:
+        build_models(args.build, args.backbone, args.size, args.clip_length)
+        return
 
     tmp = None
     model_dir = args.model
     if model_dir is None:
-        tmp = tempfile.mkdtemp(prefix="edgekit-bench-")
-        model_dir = os.path.join(tmp, "models")
+        if args.keep:
+            model_dir = args.keep
+        else:
+            tmp = tempfile.mkdtemp(prefix="edgekit-bench-")
+            model_dir = os.path.join(tmp, "models")
         t0 = time.time()
-        build_models(model_dir, args.backbone, args.clip_length)
+        build_in_subprocess(model_dir, args.backbone, args.size, args.clip_length)
         print("built %s models (T=%d) in %.0f s: %s" % (args.backbone, args.clip_length,
                                                         time.time() - t0, model_dir))
-    frames = synthetic_frames(args.frames)
-    r = bench(model_dir, frames, args.threads, args.repeats)
-    print("model: %s  T=%d  threads=%d  frames/pass=%d  (TensorFlow loaded: %s)"
-          % (model_dir, r["T"], args.threads, r["frames"],
-             any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules)))
-    if r["clip_ms"] is not None:
-        print("cost per decision: streaming %.3f ms vs clip model %.3f ms -> ratio %.3f "
-              "(1/%.1f; target <= 1/12)" % (r["streaming_ms"], r["clip_ms"],
-                                           r["streaming_ms"] / r["clip_ms"],
-                                           r["clip_ms"] / r["streaming_ms"]))
-    else:
-        print("cost per decision: streaming %.3f ms (no clip model in the manifest)"
-              % r["streaming_ms"])
-    print("per-frame: runner %.3f ms vs raw invoke() %.3f ms -> overhead %.1f %% "
-          "(target <= 10 %%)" % (r["runner_ms"], r["raw_ms"], 100 * r["overhead"]))
-    print("peak RSS: %.1f MB (target < 150 MB with EfficientNet-B3 int8)" % peak_rss_mb())
+    try:
+        rss = camera_rss(model_dir, 200, args.threads)
+        frames = synthetic_frames(args.frames)
+        r = bench(model_dir, frames, args.threads, args.repeats, args.resize)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    m, s = r["median"], r["spread"]
+    ms = lambda v: "%.3f ms" % (v * 1e3)  # noqa: E731
+    print("command: %s" % " ".join([os.path.basename(sys.executable)] + sys.argv))
+    print("model: %s  T=%d  threads=%d  resize=%s  frames/pass=%d  clip invokes/pass=%d  "
+          "repeats=%d (medians; [min..max])" % (model_dir, r["T"], args.threads, args.resize,
+                                                r["frames"], r["clip_invokes"], args.repeats))
+    print("  frame invoke F %s, head invoke H %s, clip invoke %s, preprocess %s per VGA frame"
+          % (ms(m["frame"]), ms(m["head"]), ms(m["clip"]), ms(m["preprocess"])))
+    print("(a) cost per decision: streaming %s vs clip model %s -> ratio 1/%.1f [1/%.1f..1/%.1f]"
+          " (target <= 1/12): %s" % (ms(m["runner"]), ms(m["clip"]), 1 / m["ratio"],
+                                     1 / s["ratio"][1], 1 / s["ratio"][0],
+                                     "met" if m["ratio"] <= TARGET_RATIO else "MISSED"))
+    bound = (m["frame"] + m["head"]) / (r["T"] * m["frame"] + m["head"])
+    print("    bound by the head: raw F+H vs clip 1/%.1f; (F+H)/(T*F+H) = 1/%.1f; 1/12 needs "
+          "H <= %.2f*F = %s (H is %.2f*F)"
+          % (1 / m["ratio_raw"], 1 / bound, (r["T"] - 12) / 11.0,
+             ms(m["frame"] * (r["T"] - 12) / 11.0), m["head"] / m["frame"]))
+    print("(b) per-frame: runner %s vs raw invoke() %s -> overhead %.1f %% [%.1f..%.1f] "
+          "(target <= 10 %%): %s" % (ms(m["runner"]), ms(m["raw"]), 100 * m["overhead"],
+                                     100 * s["overhead"][0], 100 * s["overhead"][1],
+                                     "met" if m["overhead"] <= TARGET_OVERHEAD else "MISSED"))
+    print("(c) peak RSS of a camera process (edge + runner, 200 VGA frames, TensorFlow loaded: "
+          "%s): %.1f MB (target < 150 MB): %s; this process (also holds clip.tflite): %.1f MB"
+          % (bool(rss["tf"]), rss["rss"], "met" if rss["rss"] < TARGET_RSS_MB else "MISSED",
+             peak_rss_mb()))
 
 
 if __name__ == "__main__":

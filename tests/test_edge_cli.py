@@ -10,7 +10,8 @@ from edge.cli import main
 from edge.gallery import Gallery
 from edge.sources import FrameSource
 from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, IDENTITIES, VIDEO_FRAMES,  # noqa: F401
-                                 edge_clips_dir, edge_model_dir, edge_video)
+                                 decode_all, edge_clips_dir, edge_model_dir, edge_video,
+                                 make_frames, write_avi)
 
 
 def _invoke(*args):
@@ -82,3 +83,45 @@ def test_bad_inputs_are_one_line_errors(edge_model_dir, edge_video, tmp_path):
     (bad_clips / "noidentity.avi").write_bytes(b"x")
     _one_line_error(_invoke("enroll", "--model", edge_model_dir, "--clips", str(bad_clips),
                             "--out", str(tmp_path / "g.npz")), "<action>_<identity>_<n>.avi")
+
+
+def test_written_video_has_boxes_and_labels_drawn(edge_model_dir, edge_video, tmp_path):
+    """--write: every frame gets the region boxes; the labels appear from the first window on,
+    and the rest of the picture is the source's (up to MJPG re-encoding)."""
+    video = tmp_path / "annotated.avi"
+    result = _invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                     "--roi", "0,0,32,48", "--roi", "32,0,32,48", "--write", str(video))
+    assert result.exit_code == 0, result.output
+    source = decode_all(edge_video).astype(np.int16)
+    written = decode_all(str(video)).astype(np.int16)
+    assert written.shape == source.shape
+    diff = np.abs(written - source).mean(axis=3)
+    first_window = CLIP_LENGTH - 1
+    for t in range(len(source)):
+        assert diff[t, 16:40, 0].mean() > 15 and diff[t, 16:40, 31].mean() > 15  # box edges
+        assert diff[t, 20:44, 4:28].mean() < 8   # inside the box, below the label: untouched
+        for x0 in (3, 35):                       # label strip of each region
+            strip = diff[t, 3:13, x0:x0 + 26].mean()
+            if t >= first_window:
+                assert strip > 15, (t, x0, strip)
+            else:
+                assert strip < 8, (t, x0, strip)
+
+
+def test_run_on_a_video_that_breaks_off_midway(edge_model_dir, tmp_path):
+    """A recording cut in half: clean exit, the windows of the frames that decoded, and counts."""
+    data = open(write_avi(tmp_path / "full.avi", make_frames(VIDEO_FRAMES)), "rb").read()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:len(data) * 3 // 4])
+    out = tmp_path / "out.jsonl"
+    result = _invoke("run", "--model", edge_model_dir, "--source", str(cut), "--jsonl", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    read = int(result.output.split(" frames read")[0].split()[-1])
+    assert CLIP_LENGTH <= read < VIDEO_FRAMES
+    assert "%d missing" % (VIDEO_FRAMES - read) in result.output
+    assert "stream broke off" in result.output
+    lines = out.read_text().splitlines()
+    assert len(lines) == read - CLIP_LENGTH + 1
+    assert "%d windows" % len(lines) in result.output
+    assert json.loads(lines[-1])["frames"] == [read - CLIP_LENGTH, read - 1]

@@ -1,6 +1,7 @@
 """edge/ runs without TensorFlow and stays within Python 3.9 syntax."""
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +41,63 @@ def test_streaming_loads_no_tensorflow(edge_model_dir, edge_video, tmp_path):
                            str(tmp_path / "o.jsonl")], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
-    import json
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"windows": VIDEO_FRAMES - CLIP_LENGTH + 1, "exit": 0, "tf": []}
+
+
+def _requirements(text):
+    """Distribution names (lower case, '-' for '_') of a setup.cfg requirement list."""
+    names = []
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name = line.split(";")[0]
+            for stop in "<>=!~[ ":
+                name = name.split(stop)[0]
+            names.append(name.strip().lower().replace("_", "-"))
+    return names
+
+
+def _device_requirements():
+    import configparser
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    return (_requirements(config["options"]["install_requires"])
+            + _requirements(config["options.extras_require"]["device"]))
+
+
+def test_device_install_pulls_no_tensorflow():
+    names = _device_requirements()
+    assert "numpy" in names and "ai-edge-litert" in names
+    banned = [n for n in names if "tensorflow" in n or n in ("tf-keras", "keras", "tf-nightly")]
+    assert banned == []
+
+
+# module imported -> the distribution that provides it
+DISTRIBUTION_OF = {"numpy": "numpy", "cv2": "opencv-python-headless", "click": "click",
+                   "tomli": "tomli", "ai_edge_litert": "ai-edge-litert"}
+
+
+def test_runtime_needs_only_the_device_requirements(edge_model_dir, edge_video, tmp_path):
+    """What `edgekit run` and `edgekit enroll` import is covered by install_requires + [device]:
+    a camera with `pip install edgekit[device]` has every module they load."""
+    code = textwrap.dedent("""
+        import json, sys
+        before = set(sys.modules)
+        from click.testing import CliRunner
+        from edge.cli import main
+        CliRunner().invoke(main, ["run", "--model", sys.argv[1], "--source", sys.argv[2],
+                                  "--jsonl", sys.argv[3]], catch_exceptions=False)
+        top = sorted({m.split(".")[0] for m in set(sys.modules) - before})
+        print(json.dumps([m for m in top if m not in sys.stdlib_module_names
+                          and not m.startswith("_")]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, edge_model_dir, edge_video,
+                           str(tmp_path / "o.jsonl")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    third_party = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "edge" in third_party and "ai_edge_litert" in third_party
+    allowed = set(_device_requirements())
+    missing = [m for m in third_party if m != "edge" and DISTRIBUTION_OF.get(m) not in allowed]
+    assert missing == []

@@ -90,3 +90,64 @@ def test_parse_and_check_roi():
     check_roi((0, 0, 50, 40), (40, 50, 3))
     with pytest.raises(EdgekitError, match="outside"):
         check_roi((1, 0, 50, 40), (40, 50, 3))
+
+
+def test_decimation_factor():
+    from edge.preprocess import decimation_factor
+    assert decimation_factor(640, 100) == 2   # 640/3 is not whole; 320 >= 200
+    assert decimation_factor(480, 100) == 2
+    assert decimation_factor(1920, 100) == 8  # 9 does not divide; 240 >= 200
+    assert decimation_factor(1080, 100) == 5  # 216 >= 200
+    assert decimation_factor(199, 100) == 1 and decimation_factor(64, 32) == 1
+
+
+def _vga(seed=0):
+    noise = np.random.default_rng(seed).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 3)  # camera-like texture, not pure noise
+
+
+def test_fast_resize_predecimates_large_frames_and_stays_close_to_area():
+    spec, tensor = InputSpec(height=100, width=100), TensorSpec("f", [1, 100, 100, 3], "uint8",
+                                                                1.0, 0)
+    frame = _vga()
+    fast, area = np.zeros((100, 100, 3), np.uint8), np.zeros((100, 100, 3), np.uint8)
+    Preprocessor(spec, tensor, resize="fast")(frame, fast)
+    Preprocessor(spec, tensor, resize="area")(frame, area)
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(area, cv2.resize(rgb, (100, 100),
+                                                   interpolation=cv2.INTER_AREA))
+    half = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(fast, cv2.resize(half, (100, 100),
+                                                   interpolation=cv2.INTER_AREA))
+    diff = np.abs(fast.astype(np.int16) - area)
+    assert 0 < diff.max() <= 2 and diff.mean() < 0.5
+
+
+def test_fast_resize_is_plain_area_for_small_sources_and_rois():
+    tensor = TensorSpec("f", [1, 16, 20, 3], "uint8", 1.0, 0)
+    for frame, roi in ((_frame(30, 38), None), (_frame(60, 80), (10, 20, 30, 25))):
+        fast, area = np.zeros((16, 20, 3), np.uint8), np.zeros((16, 20, 3), np.uint8)
+        Preprocessor(SPEC, tensor, roi=roi)(frame, fast)
+        Preprocessor(SPEC, tensor, roi=roi, resize="area")(frame, area)
+        np.testing.assert_array_equal(fast, area)
+    with pytest.raises(EdgekitError, match="unknown resize mode"):
+        Preprocessor(SPEC, tensor, resize="cubic")
+
+
+def test_vga_frames_preprocess_without_allocation():
+    import tracemalloc
+    spec = InputSpec(height=100, width=100)
+    pre = Preprocessor(spec, TensorSpec("f", [1, 100, 100, 3], "int8", 1.0, -128),
+                       roi=(0, 0, 640, 400))
+    frames = [_vga(seed) for seed in range(2)]
+    dst = np.zeros((100, 100, 3), np.int8)
+    pre(frames[0], dst)  # the first frame sizes the decimation buffer
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(50):
+            pre(frames[i % 2], dst)
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1024 and peak - before < 8 * 1024  # a 100x100x3 copy is 30 KB
