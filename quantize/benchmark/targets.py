@@ -156,9 +156,14 @@ class Session(object):
         if not self.device.is_remote:
             local = target_file
         else:
+            remote = "%s/%s" % (self.remote_dir, target_file)
+            exists = self._ssh("test -f %s && echo yes || echo no" % shlex.quote(remote),
+                               what="look for the result")
+            if exists.strip() != "yes":
+                return None
             local = os.path.join(tempfile.mkdtemp(prefix="edgekit-fetch-"), "out.json")
-            self._run(scp_command(self.device, ["%s:%s/%s" % (
-                self.device.destination, self.remote_dir, target_file)], local),
+            self._run(scp_command(self.device, ["%s:%s" % (self.device.destination, remote)],
+                                  local),
                 "copy the result back with scp")
         try:
             with open(local) as handle:
