@@ -267,7 +267,32 @@ def test_coral_target_without_libedgetpu_and_without_edgetpu_model(tmp_path, ben
 
 
 def test_a_model_the_target_cannot_run(tmp_path, bench_artifacts):
-    """A delegate library that exists but is not a delegate: the target refuses, one line."""
+    """A frame model using an op this runtime lacks (a custom op, as in an Edge TPU model run
+    without its delegate): the host's checks pass, the target refuses it, one line."""
+    from ai_edge_litert.tools import flatbuffer_utils
+    from edge.manifest import Manifest, sha256_file
+
+    model_dir = tmp_path / "custom_op"
+    shutil.copytree(bench_artifacts["ptq"], str(model_dir))
+    path = str(model_dir / "frame.tflite")
+    model = flatbuffer_utils.read_model(path)
+    code = [c for c in model.operatorCodes if c.builtinCode in (3, 4)][0]  # (DEPTHWISE_)CONV_2D
+    code.builtinCode = code.deprecatedBuiltinCode = 32  # CUSTOM
+    code.customCode = b"edgetpu-custom-op"
+    flatbuffer_utils.write_model(model, path)
+    manifest = Manifest.load(str(model_dir))
+    manifest.models["frame"].sha256 = sha256_file(path)
+    manifest.models["frame"].size_bytes = os.path.getsize(path)
+    manifest.save(str(model_dir))
+    devices = _local(tmp_path)
+    line = _one_error_line(_bench(["--device", "here", "--devices", devices, "--model",
+                                   str(model_dir), "--out", str(tmp_path / "o")] + FAST))
+    assert re.search(r"device here, artifact custom_op: cannot load .*frame\.tflite: Encountered "
+                     r"unresolved custom op: edgetpu-custom-op", line), line
+
+
+def test_a_delegate_library_that_is_not_a_delegate(tmp_path, bench_artifacts):
+    """A delegate path that exists but is no delegate: the target refuses, one line."""
     devices = _local(tmp_path, 'delegate = "%s"\n' % os.path.join(
         os.path.dirname(np.__file__), "__init__.py"))
     line = _one_error_line(_bench(["--device", "here", "--devices", devices, "--model",

@@ -55,7 +55,9 @@ def pareto_plot(data, path):
                                      / float(biggest)) for r in mine]
         colour = colours[t % len(colours)]
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=area, alpha=0.55,
-                   color=colour, edgecolors="black", linewidths=0.6, label=target)
+                   color=colour, edgecolors="black", linewidths=0.6)
+        ax.scatter([], [], s=50, alpha=0.55, color=colour, edgecolors="black", linewidths=0.6,
+                   label=target)  # a small legend marker, whatever the sizes
         for r, (x, y) in zip(mine, points):
             kb = ((r.get("deployed") or {}).get("raw_bytes") or 0) / 1024.0
             ax.annotate("%s (%.0f KB)" % (r["artifact"], kb), (x, y), textcoords="offset points",
@@ -71,6 +73,7 @@ def pareto_plot(data, path):
     ax.set_ylabel("accuracy (mean over classification tasks)")
     ax.set_title("edgekit bench: latency vs accuracy (marker area ~ model size)")
     ax.grid(True, alpha=0.3)
+    ax.margins(0.15)
     ax.legend(title="target", loc="best", fontsize=8)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
