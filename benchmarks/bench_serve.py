@@ -3,14 +3,21 @@
 Runs ``edgekit serve`` as a subprocess pinned to one CPU core (``threads = 1``) against a local
 mosquitto (started here, loopback only) with a looping VGA video file as the camera, and prints:
 
-1. throughput: the source read as fast as it decodes (``fps = 0``): frames processed per second
-   once warm, and how many frames the bounded queue dropped;
-2. latency: the source paced below that rate (so no backlog), one alert per window (rules with
-   ``consecutive = 1`` and ``cooldown_s = 0`` on every action label): time from the wall-clock
-   capture of the frame that completed the window (the event's ``frame_time``) to the event's
-   arrival at an MQTT subscriber: median and p99;
-3. memory (``--long-frames N``): a fresh unpaced daemon's RSS sampled at every tenth of N frames;
-   flat means the last samples are no higher than the early ones.
+1. throughput: the file unpaced (``fps = 0``: decoded as fast as inference takes the frames,
+   none dropped): frames processed per second once warm, decoding included;
+2. latency: the source paced at ``--pace`` (default 0.7) of that rate, so there is no backlog,
+   one alert per window (rules with ``consecutive = 1`` and ``cooldown_s = 0`` on every action
+   label): time from the wall-clock capture of the frame that completed the window (the event's
+   ``frame_time``) to the event's arrival at an MQTT subscriber: median and p99, then where it
+   goes, from the daemon's ``/stats`` (``latency_ms``): frame queue wait, frame -> event handed
+   to the sinks, spool write -> paho publish, spool write -> PUBACK, and the spool checkpoint
+   (fsync) durations, which run on their own thread;
+3. memory (``--long-frames N``): a fresh unpaced daemon's RSS (VmRSS, and the peak VmHWM)
+   printed as it goes at every tenth of N frames; flat means the last samples are no higher than
+   the early ones.
+
+The subscriber (this process) should run on another core than the daemon (``--core``), e.g.
+``taskset -c 1 python benchmarks/bench_serve.py --core 0 ...``.
 
     python benchmarks/bench_serve.py --model /path/to/efficientnet_b3/int8 --frames 600 \
         --latency-events 300 --long-frames 100000
@@ -72,10 +79,10 @@ class Daemon(object):
         except OSError:
             return None
 
-    def rss_mb(self):
+    def rss_mb(self, key="VmRSS:"):
         with open("/proc/%d/status" % self.proc.pid) as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1]) / 1024.0
         return float("nan")
 
@@ -107,6 +114,8 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=600,
                         help="frames timed for the throughput figure")
     parser.add_argument("--latency-events", type=int, default=200)
+    parser.add_argument("--pace", type=float, default=0.7,
+                        help="latency run: source fps as a fraction of the measured throughput")
     parser.add_argument("--long-frames", type=int, default=0,
                         help="frames for the memory check (0: skip), e.g. 100000")
     parser.add_argument("--regions", type=int, default=1, help="regions per camera")
@@ -139,11 +148,11 @@ def main(argv=None):
         print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
               "dropped %d by the queue; inference ms (moving avg): %s"
               % (fps, last["frames_processed"] - first["frames_processed"], span,
-                 last["frames_in"], last["dropped"], last["inference_ms"]))
+                 last["frames_in"], last["dropped"], last["inference_ms"]), flush=True)
         print("  daemon exit: %s" % daemon.stop())
 
         # 2. latency (paced below the sustained rate: no backlog)
-        paced = max(1.0, round(min(15.0, 0.7 * fps), 1))
+        paced = max(1.0, round(min(15.0, args.pace * fps), 1))
         http = free_port()
         config = os.path.join(work, "latency.toml")
         write_config(config, args.model, video, paced, broker.port, http,
@@ -163,8 +172,22 @@ def main(argv=None):
         p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
         print("latency (frame completing the window -> event at the MQTT subscriber, source "
               "paced at %.1f fps, %d events): median %.1f ms, p99 %.1f ms, max %.1f ms"
-              % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]))
+              % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]), flush=True)
 
+        stats = daemon.stats(http)
+        if stats is not None:
+            parts = dict(stats["cameras"]["cam"].get("latency_ms", {}))
+            parts.update(stats["sinks"]["mqtt"].get("latency_ms", {}))
+            print("  where it goes (ms, daemon's last 1024 samples):")
+            for key in ("queue_wait", "frame_to_emit", "write_to_publish", "write_to_ack",
+                        "checkpoint"):
+                part = parts.get(key, {})
+                if part.get("n"):
+                    print("    %-17s median %8.1f  p99 %8.1f  max %8.1f  (n=%d)"
+                          % (key, part["median"], part["p99"], part["max"], part["n"]))
+            cam = stats["cameras"]["cam"]
+            print("  frames read %d, dropped by the queue %d"
+                  % (cam["frames_in"], cam["dropped"]))
         print("  daemon exit: %s" % daemon.stop())
         collector.close()
 
@@ -179,14 +202,20 @@ def main(argv=None):
             base = start["frames_processed"]
             samples = []
             step = max(1, args.long_frames // 10)
+            began = time.monotonic()
+            print("memory over %d frames: start (after the first window) RSS %.1f MB"
+                  % (args.long_frames, daemon.rss_mb()), flush=True)
             for k in range(1, 11):
                 cam = daemon.wait(http, lambda c, k=k: c["frames_processed"] >= base + k * step,
                                   args.timeout)
                 samples.append((cam["frames_processed"] - base, daemon.rss_mb()))
-            print("memory over %d frames (RSS MB at each tenth): %s"
-                  % (args.long_frames, ", ".join("%.1f" % r for _, r in samples)))
-            print("  growth from the first tenth to the end: %+.1f MB"
-                  % (samples[-1][1] - samples[0][1]))
+                print("  %7d frames  %6.0f s  RSS %.1f MB  peak %.1f MB  dropped %d  "
+                      "reconnects %d" % (samples[-1][0], time.monotonic() - began,
+                                         samples[-1][1], daemon.rss_mb("VmHWM:"),
+                                         cam["dropped"], cam["reconnects"]), flush=True)
+            print("  RSS first tenth %.1f MB, end %.1f MB (growth %+.1f MB), peak %.1f MB"
+                  % (samples[0][1], samples[-1][1], samples[-1][1] - samples[0][1],
+                     daemon.rss_mb("VmHWM:")))
             print("  daemon exit: %s" % daemon.stop())
     finally:
         broker.stop()

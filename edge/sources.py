@@ -9,6 +9,13 @@ corrupt frame in the middle of a file), counting each failure as a skipped frame
 ``max_failures`` consecutive failures. ``stats`` then says how many frames were read, skipped and
 (for files whose header gives a frame count) missing at the end, e.g. a recording that breaks off
 mid-way.
+
+Network cameras (RTSP/HTTP URLs) take ``open_timeout_s`` and ``read_timeout_s``, passed to
+OpenCV's FFmpeg backend as ``CAP_PROP_OPEN_TIMEOUT_MSEC`` / ``CAP_PROP_READ_TIMEOUT_MSEC``: a
+camera that accepts the connection and then sends nothing makes the open or the read *fail* after
+that long (OpenCV's own default is 30 s), so the stream ends with a reason and the caller can
+reconnect, instead of a thread stuck in a read that only a watchdog can abandon. A read that
+fails counts as a decode failure, and the stream ends once no frame came for ``read_timeout_s``.
 """
 
 import os
@@ -54,22 +61,36 @@ def classify(source):
 class FrameSource(object):
     """Iterate the frames of ``source`` (path, camera index or URL) as BGR uint8 arrays."""
 
-    def __init__(self, source, max_failures=5, retry_delay_s=0.05):
+    def __init__(self, source, max_failures=5, retry_delay_s=0.05, open_timeout_s=None,
+                 read_timeout_s=None):
         self.source = str(source).strip()
         self.kind = classify(self.source)
         self.max_failures = int(max_failures)
         self.retry_delay_s = float(retry_delay_s)
+        self.open_timeout_s = _positive(open_timeout_s, "open_timeout_s")
+        self.read_timeout_s = _positive(read_timeout_s, "read_timeout_s")
         self.stats = SourceStats()
         if self.kind == "file" and not os.path.isfile(self.source):
             raise EdgekitError("video source %s does not exist; give a file path, a camera index "
                                "(0) or an rtsp:// or http:// URL" % self.source)
         target = int(self.source) if self.kind == "camera" else self.source
-        self._cap = cv2.VideoCapture(target)
+        params = []
+        if self.kind == "url":
+            if self.open_timeout_s:
+                params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000)]
+            if self.read_timeout_s:
+                params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
+        if params:
+            self._cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        else:
+            self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
             self._cap.release()
-            raise EdgekitError("cannot open video source %s (%s); check the path/URL/camera and "
+            within = (" within open_timeout_s = %g s" % self.open_timeout_s
+                      if params and self.open_timeout_s else "")
+            raise EdgekitError("cannot open video source %s (%s)%s; check the path/URL/camera and "
                                "that OpenCV was built with the needed codec or backend"
-                               % (self.source, self.kind))
+                               % (self.source, self.kind, within))
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if self.kind == "file":
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -84,6 +105,7 @@ class FrameSource(object):
         pending = 0  # consecutive decode failures; counted as skipped once a frame decodes again
         self.stats.reason = "running"
         self._start = time.monotonic()
+        last_frame = self._start
         try:
             while True:
                 if self._buffer is not None:
@@ -91,6 +113,7 @@ class FrameSource(object):
                 else:
                     ok, frame = self._cap.read()
                 if ok and frame is not None:
+                    last_frame = time.monotonic()
                     self._buffer = frame
                     index += pending  # the frames that failed used up their indices: a gap
                     self.stats.frames_skipped += pending
@@ -108,6 +131,12 @@ class FrameSource(object):
                                                 self.stats.frames_expected))
                     break
                 pending += 1
+                silent = time.monotonic() - last_frame
+                if self.kind == "url" and self.read_timeout_s and silent >= self.read_timeout_s:
+                    self.stats.reason = ("stream stalled after %d frames (no frame for %.1f s, "
+                                         "read_timeout_s = %g)" % (index, silent,
+                                                                   self.read_timeout_s))
+                    break
                 if pending > self.max_failures:
                     self.stats.reason = ("stream broke off after %d frames (%d consecutive "
                                          "decode failures)" % (index, pending))
@@ -142,3 +171,12 @@ class FrameSource(object):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _positive(value, name):
+    if value is None:
+        return None
+    value = float(value)
+    if not value > 0:
+        raise EdgekitError("%s must be > 0 seconds, got %r" % (name, value))
+    return value

@@ -289,8 +289,8 @@ def test_watchdog_restarts_a_stalled_stream(tmp_path):
     opened = []
 
     class StallingAfterThree(object):  # wraps the real source; only the blocking is added
-        def __init__(self, path):
-            self.inner = FrameSource(path)
+        def __init__(self, path, **options):
+            self.inner = FrameSource(path, **options)
             self.kind, self.width, self.height = "url", self.inner.width, self.inner.height
             self.stats = self.inner.stats
             opened.append(self)

@@ -2,7 +2,10 @@
 
 Why a thread per camera: decoding must keep pace with the camera whatever inference does. When
 inference falls behind, the *oldest* queued frame is dropped (and counted), because a late
-decision about the present is worth more than a timely one about the past.
+decision about the present is worth more than a timely one about the past. Except for a video
+file read unpaced (``fps = 0``): a file is not live, so its capture waits for room in the queue
+instead (no frame dropped); decoding frames only to throw them away would also take the CPU from
+inference on a one-core camera.
 
 Why a pool of frame buffers: the source decodes into one reused array; each queued frame is
 copied into one of ``queue + 1`` buffers allocated at the first frame (the extra one is the frame
@@ -13,7 +16,8 @@ thread waits (exponential backoff from ``reconnect_min_s`` to ``reconnect_max_s`
 frame arrives), reconnects and counts it. The watchdog (:meth:`CaptureThread.check_stall`,
 called by the daemon's supervisor) catches the case a read never returns: no frame for
 ``stall_timeout_s`` releases the capture, which makes the blocked read fail and the loop
-reconnect.
+reconnect. It is the backstop: RTSP/HTTP sources get ``open_timeout_s``/``read_timeout_s``, so a
+camera that goes silent normally makes the read itself fail and the loop reconnect.
 
 Frame numbering is per camera and monotonic across reconnects (a reconnect moves it on by
 ``RECONNECT_GAP`` so the runner's ring sees a gap and never mixes frames of two connections).
@@ -58,9 +62,16 @@ class FrameQueue(object):
         self.put_count = 0
         self.closed = False
 
-    def put(self, frame, index, timestamp, wall_time):
-        """Copy ``frame`` into a free slot (dropping the oldest queued one if none is free)."""
+    def put(self, frame, index, timestamp, wall_time, wait=None):
+        """Copy ``frame`` into a free slot (dropping the oldest queued one if none is free).
+
+        ``wait``: a threading.Event; if given, a full queue makes this wait for room (until the
+        event is set or the queue is closed) instead of dropping."""
         with self._cond:
+            if wait is not None:
+                while (len(self._queued) >= self.capacity and not self.closed
+                       and not wait.is_set()):
+                    self._cond.wait(0.1)
             if frame.shape != self._shape:  # first frame, or the stream changed size
                 self._shape = frame.shape
                 self._free = [FrameSlot(np.empty(frame.shape, frame.dtype))
@@ -78,7 +89,7 @@ class FrameQueue(object):
             slot.wall_time = wall_time
             self._queued.append(slot)
             self.put_count += 1
-            self._cond.notify()
+            self._cond.notify_all()
 
     def get(self, timeout):
         """The oldest queued slot (returning the previously held one to the pool), or None."""
@@ -90,6 +101,7 @@ class FrameQueue(object):
                 return None
             slot = self._queued.pop(0)
             self._held = slot
+            self._cond.notify_all()  # a capture waiting for room (unpaced file)
             return slot
 
     def release(self):
@@ -113,10 +125,10 @@ class FrameQueue(object):
             self._cond.notify_all()
 
 
-def open_source(source):
+def open_source(source, open_timeout_s=None, read_timeout_s=None):
     """The real frame source for ``source`` (separate so the daemon could swap backends)."""
     from edge.sources import FrameSource
-    return FrameSource(source)
+    return FrameSource(source, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
 
 
 class CaptureThread(object):
@@ -130,6 +142,8 @@ class CaptureThread(object):
         self.source = camera["source"]
         self.fps = float(camera.get("fps") or 0.0)
         self.stall_timeout_s = float(camera["stall_timeout_s"])
+        self.source_options = {"open_timeout_s": camera.get("open_timeout_s"),
+                               "read_timeout_s": camera.get("read_timeout_s")}
         self.backoff_min = float(camera["reconnect_min_s"])
         self.backoff_max = float(camera["reconnect_max_s"])
         self.queue = queue
@@ -220,7 +234,7 @@ class CaptureThread(object):
     def _stream_once(self, generation):
         """Open the source and pump frames until it ends, fails or we stop; frames read."""
         try:
-            source = self._opener(self.source)
+            source = self._opener(self.source, **self.source_options)
         except EdgekitError as exc:
             self.status = "unavailable"
             self.last_error = str(exc)
@@ -236,6 +250,7 @@ class CaptureThread(object):
         got = 0
         period = 1.0 / self.fps if self.fps > 0 else 0.0
         is_file = getattr(source, "kind", "") == "file"
+        backpressure = self._stop if is_file and not period else None
         next_due = self._clock()
         try:
             if not self._current(generation):
@@ -263,7 +278,7 @@ class CaptureThread(object):
                 self.next_index = base + index + 1
                 self.frames_in += 1
                 got += 1
-                self.queue.put(frame, base + index, timestamp, time.time())
+                self.queue.put(frame, base + index, timestamp, time.time(), backpressure)
             reason = source.stats.reason
         except Exception as exc:  # noqa: BLE001 - decode errors, a released capture
             reason = "%s: %s" % (type(exc).__name__, exc)

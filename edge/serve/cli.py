@@ -21,10 +21,11 @@ from edge.errors import EdgekitError
               default=None, help="Override daemon.log_level.")
 def serve_command(config_path, check_config, log_level):
     """Run the on-camera daemon: cameras in, action/identity/alert events out."""
-    from edge.serve.config import load_config, model_problems
+    from edge.serve.config import load_config, model_problems, resolve_target
 
     cfg = load_config(config_path)
     if check_config:
+        resolve_target(cfg.model)
         from edge.manifest import Manifest
         manifest = Manifest.load(cfg.model["dir"])
         problems = model_problems(cfg, manifest)
@@ -35,9 +36,10 @@ def serve_command(config_path, check_config, log_level):
                       if c["enabled"])
         outputs = [name for name, value in (("jsonl", cfg.jsonl), ("mqtt", cfg.mqtt)) if value]
         click.echo("%s: OK: %d camera(s), %d region(s), %d alert rule(s), outputs: %s, model %s "
-                   "(T=%d)" % (config_path, sum(1 for c in cfg.cameras.values() if c["enabled"]),
-                               regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
-                               manifest.clip_length))
+                   "(T=%d) on %s" % (config_path,
+                                     sum(1 for c in cfg.cameras.values() if c["enabled"]),
+                                     regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
+                                     manifest.clip_length, _target(cfg.model)))
         return
     level = (log_level or cfg.daemon["log_level"]).upper()
     logging.basicConfig(level=getattr(logging, level),
@@ -45,3 +47,10 @@ def serve_command(config_path, check_config, log_level):
     from edge.serve.daemon import Daemon
     daemon = Daemon(cfg).build()
     daemon.run()
+
+
+def _target(model):
+    where = "target %s: " % model["target"] if model.get("target") else ""
+    return "%sdevice %s, %d thread(s)%s" % (where, model["device"], model["threads"],
+                                          ", delegate %s" % model["delegate"]
+                                          if model.get("delegate") else "")

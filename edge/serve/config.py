@@ -64,9 +64,14 @@ CAMERA = {
     "source": Key("source", help="camera index, video file, or rtsp:// / http:// URL"),
     "fps": Key("number", 0.0, 0.0, 240.0,
                help="frames per second taken from the source; 0 = as delivered (files: as fast "
-                    "as they decode)"),
+                    "as inference takes them, none dropped)"),
     "queue": Key("int", 8, 1, 1024, help="frames buffered between capture and inference"),
     "stall_timeout_s": Key("number", 10.0, 0.1, 3600.0),
+    "open_timeout_s": Key("number", 10.0, 0.1, 600.0,
+                          help="RTSP/HTTP: opening the stream fails after this long"),
+    "read_timeout_s": Key("number", 5.0, 0.1, 600.0,
+                          help="RTSP/HTTP: a read fails after this long without data; keep it "
+                               "below stall_timeout_s"),
     "reconnect_min_s": Key("number", 1.0, 0.01, 3600.0),
     "reconnect_max_s": Key("number", 60.0, 0.01, 86400.0),
     "enabled": Key("bool", True),
@@ -433,8 +438,12 @@ def resolve_target(model):
         raise EdgekitError("model.target needs edge.devices (devices.toml support); set "
                            "model.device and model.threads instead")
     path = model.get("devices_file")
-    devices = load_devices(path)
-    device = get_device(devices, model["target"], path)
+    try:
+        devices = load_devices(path)
+        device = get_device(devices, model["target"], path)
+    except EdgekitError as exc:
+        where = "model.devices_file" if path else "model.target"
+        raise EdgekitError("%s: cannot use target %r: %s" % (where, model["target"], exc))
     model["device"] = device.runtime_device
     model["delegate"] = device.runtime_delegate
     model["threads"] = device.threads or model["threads"]

@@ -5,6 +5,7 @@ sink raising (a full disk) must neither kill a worker nor starve the other sinks
 counted per sink and logged once per burst, not once per event.
 """
 
+import collections
 import logging
 
 log = logging.getLogger("edgekit.serve.dispatch")
@@ -29,3 +30,27 @@ class Dispatcher(object):
                 self.failures[sink.name] = count
                 if count == 1 or count % 1000 == 0:
                     log.error("sink %s failed %d time(s): %s", sink.name, count, exc)
+
+
+class Recent(object):
+    """The last ``size`` samples of a duration (ms), summarised for /stats as median/p99/max.
+
+    Why recent samples rather than a running mean: a p99 tail is what explains a slow event, and
+    a mean hides it. A deque append per sample; sorting only when /stats is read."""
+
+    def __init__(self, size=1024):
+        self._samples = collections.deque(maxlen=int(size))
+        self.count = 0
+
+    def add(self, ms):
+        self._samples.append(ms)
+        self.count += 1
+
+    def summary(self):
+        samples = sorted(self._samples)
+        if not samples:
+            return {"n": 0}
+        last = len(samples) - 1
+        return {"n": len(samples), "median": round(samples[last // 2], 3),
+                "p99": round(samples[int(round(0.99 * last))], 3),
+                "max": round(samples[-1], 3)}

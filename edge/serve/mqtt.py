@@ -6,6 +6,10 @@ Why this shape:
   absent broker never blocks inference. A publisher thread reads the spool in order and publishes
   while connected, at most ``max_inflight`` unacknowledged at a time; the spool position moves
   only on PUBACK. paho re-sends its in-flight QoS-1 messages itself after a reconnect, in order.
+- Nothing slow on the way from ``write()`` to the broker: the publisher sleeps on an event that
+  ``write()`` sets, so an event is handed to paho as soon as it is spooled, and durability (the
+  fsyncs, the ``acked`` file) is a separate sync thread's job every ``SYNC_INTERVAL_S``. An fsync
+  on a busy disk can take a second; on the publish path it was the p99 of the event latency.
 - Reconnects are paho's (``loop_start`` retries with ``reconnect_min_s`` .. ``reconnect_max_s``
   backoff), including when the broker is unreachable at start: the daemon runs, spools, and says
   so in the log and in ``/healthz``.
@@ -22,13 +26,19 @@ import collections
 import json
 import logging
 import socket
+import ssl
+import sys
 import threading
 import time
 
 from edge.errors import EdgekitError
+from edge.serve.dispatch import Recent
 from edge.serve.spool import Spool
 
 log = logging.getLogger("edgekit.serve.mqtt")
+
+SYNC_INTERVAL_S = 0.5
+MAX_TIMED = 10000  # messages whose enqueue time is kept for the latency figures
 
 
 def _paho():
@@ -67,6 +77,11 @@ class MqttSink(object):
         self._stop = threading.Event()
         self._closing = False
         self._thread = None
+        self._sync_thread = None
+        self._enqueued_at = {}              # spool n -> monotonic time of write()
+        self._sent_at = {}                  # spool n -> enqueue time, while in flight
+        self.latency = {"write_to_publish": Recent(), "write_to_ack": Recent(),
+                        "checkpoint": Recent()}
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg["client_id"],
                              protocol=mqtt.MQTTv311, clean_session=True)
@@ -102,12 +117,31 @@ class MqttSink(object):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def probe(self, timeout=2.0):
-        """None if a TCP connection to the broker works now, else why not (for the start log)."""
+        """None if a connection to the broker (with its TLS handshake, if configured) works
+        now, else why not (for the start log)."""
+        tls = self.cfg.get("tls")
         try:
-            with socket.create_connection((self.host, self.port), timeout=timeout):
+            with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
+                if tls is not None:
+                    context = ssl.create_default_context(cafile=tls.get("ca_file"))
+                    if tls.get("cert_file"):
+                        context.load_cert_chain(tls["cert_file"], tls.get("key_file"))
+                    if tls.get("insecure"):
+                        context.check_hostname = False
+                    with context.wrap_socket(sock, server_hostname=self.host):
+                        pass
                 return None
         except OSError as exc:
-            return "%s:%d unreachable (%s)" % (self.host, self.port, exc)
+            return self._why(exc)
+
+    def _why(self, exc):
+        """A connection failure as one line, saying which setting to check."""
+        if isinstance(exc, ssl.SSLError):
+            return ("%s:%d: TLS handshake failed (%s); check outputs.mqtt.tls.ca_file (the CA "
+                    "that signed the broker's certificate) and that the broker's certificate "
+                    "names %s" % (self.host, self.port, getattr(exc, "verify_message", None)
+                                  or exc.reason or exc, self.host))
+        return "%s:%d unreachable (%s)" % (self.host, self.port, exc)
 
     def start(self):
         self.client.connect_async(self.host, self.port, keepalive=int(self.cfg["keepalive_s"]))
@@ -115,10 +149,15 @@ class MqttSink(object):
         self._thread = threading.Thread(target=self._publish_loop, name="mqtt-publisher",
                                         daemon=True)
         self._thread.start()
+        self._sync_thread = threading.Thread(target=self._sync_loop, name="mqtt-spool-sync",
+                                             daemon=True)
+        self._sync_thread.start()
 
     def write(self, event):
-        self.spool.append(topic_for(self.prefix, event),
-                          json.dumps(event, separators=(",", ":")))
+        n = self.spool.append(topic_for(self.prefix, event),
+                              json.dumps(event, separators=(",", ":")))
+        if len(self._enqueued_at) < MAX_TIMED:
+            self._enqueued_at[n] = time.monotonic()
         self._wake.set()
 
     def flush(self, timeout=5.0):
@@ -141,6 +180,8 @@ class MqttSink(object):
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=2.0)
         self._apply_acks()
         if self.connected:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
@@ -175,7 +216,13 @@ class MqttSink(object):
         self.connected = False
 
     def _on_connect_fail(self, client, userdata):
-        self.last_error = "%s:%d unreachable" % (self.host, self.port)
+        # paho calls this from inside its ``except OSError`` around the connect, and passes no
+        # exception: sys.exc_info() still has it, which tells a TLS failure from a refused port.
+        exc = sys.exc_info()[1]
+        why = self._why(exc) if exc is not None else "%s:%d unreachable" % (self.host, self.port)
+        if why != self.last_error:
+            log.warning("MQTT: %s; spooling", why)
+        self.last_error = why
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
         self._acks.append(mid)
@@ -184,9 +231,8 @@ class MqttSink(object):
     # -- publisher thread ------------------------------------------------------------------------
 
     def _publish_loop(self):
-        last_checkpoint = time.monotonic()
         while not self._stop.is_set():
-            self._wake.wait(0.25)
+            self._wake.wait(1.0)
             self._wake.clear()
             self._apply_acks()
             while self.connected and len(self._mid_to_n) < self.max_inflight \
@@ -198,12 +244,27 @@ class MqttSink(object):
                 info = self.client.publish(topic, payload, qos=1)
                 self._mid_to_n[info.mid] = n
                 self.published += 1
+                enqueued = self._enqueued_at.pop(n, None)
+                if enqueued is not None:
+                    self._sent_at[n] = enqueued
+                    self.latency["write_to_publish"].add((time.monotonic() - enqueued) * 1e3)
                 self._apply_acks()
-            now = time.monotonic()
-            if now - last_checkpoint >= 0.5:
-                self.spool.checkpoint()
-                last_checkpoint = now
         self._apply_acks()
+
+    def _sync_loop(self):
+        """Durability off the publish path: fsync and persist the acknowledged position."""
+        while not self._stop.wait(SYNC_INTERVAL_S):
+            self._checkpoint()
+
+    def _checkpoint(self):
+        start = time.monotonic()
+        try:
+            self.spool.checkpoint()
+        except OSError as exc:  # a full or failing disk: keep publishing, say so
+            self.last_error = "spool checkpoint failed: %s" % exc
+            log.error("MQTT spool %s: checkpoint failed (%s)", self.spool.directory, exc)
+            return
+        self.latency["checkpoint"].add((time.monotonic() - start) * 1e3)
 
     def _apply_acks(self):
         # Only the publisher thread calls this, and it records a message's id right after
@@ -215,10 +276,14 @@ class MqttSink(object):
             if n is not None:
                 self.spool.ack(n)
                 self.acked += 1
+                enqueued = self._sent_at.pop(n, None)
+                if enqueued is not None:
+                    self.latency["write_to_ack"].add((time.monotonic() - enqueued) * 1e3)
 
     def snapshot(self):
         return {"connected": self.connected, "broker": "%s:%d" % (self.host, self.port),
                 "connects": self.connects, "published": self.published, "acked": self.acked,
                 "spool_depth": self.spool.depth, "spool_bytes": self.spool.bytes,
                 "spool_dropped": self.spool.dropped, "inflight": len(self._mid_to_n),
-                "last_error": self.last_error}
+                "last_error": self.last_error,
+                "latency_ms": {k: v.summary() for k, v in self.latency.items()}}

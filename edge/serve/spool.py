@@ -13,6 +13,12 @@ On disk, in ``spool_dir``: segment files ``seg-<first n>.jsonl``, one JSON line 
 last acknowledged ``n`` (replaced atomically). Segments wholly acknowledged are deleted. A line
 torn by a crash mid-write is cut off at startup. If the spool outgrows ``max_bytes`` the oldest
 segment is dropped, loudly, and counted: a disk filling up would stop the camera entirely.
+
+Why no fsync on the append/publish path: ``append`` only writes and flushes to the OS (a daemon
+crash loses nothing); making it survive a power cut takes an fsync, which on a busy SD card or a
+shared disk can take a second. :meth:`Spool.checkpoint` does all of it (the open segment, segments
+closed since, the ``acked`` file, deleting acknowledged segments) from the sink's sync thread,
+with the lock held only to take a snapshot, so an fsync never stalls inference nor publishing.
 """
 
 import json
@@ -44,6 +50,8 @@ class Spool(object):
                                "outputs.mqtt.spool_dir to a writable directory"
                                % (self.directory, exc))
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # one checkpoint at a time
+        self._unsynced = []                 # segments closed since the last checkpoint
         self.dropped = 0
         self.acked = self._read_acked()
         self._segments = self._scan()  # [(first n, path)], oldest first
@@ -125,8 +133,8 @@ class Spool(object):
 
     def _roll(self, n):
         if self._writer is not None:
-            os.fsync(self._writer.fileno())
-            self._writer.close()
+            self._writer.close()  # flushed; fsynced by the next checkpoint, off this path
+            self._unsynced.append(self._segments[-1][1])
         path = os.path.join(self.directory, "seg-%012d.jsonl" % n)
         self._writer = open(path, "ab")
         self._writer_bytes = 0
@@ -202,22 +210,42 @@ class Spool(object):
                 self.acked += 1
 
     def checkpoint(self):
-        """Persist the acknowledged position and delete wholly acknowledged segments."""
-        with self._lock:
-            if self._writer is not None:
-                self._writer.flush()
-                os.fsync(self._writer.fileno())
-            if self.acked == self._persisted_acked:
+        """Make what was appended durable, persist the acknowledged position and delete wholly
+        acknowledged segments. The fsyncs and file writes run outside the lock."""
+        with self._sync_lock:
+            with self._lock:
+                fd = None
+                if self._writer is not None:
+                    self._writer.flush()
+                    fd = os.dup(self._writer.fileno())
+                closed, self._unsynced = self._unsynced, []
+                acked = self.acked
+            try:
+                for path in closed:
+                    _fsync_path(path)
+                if fd is not None:
+                    os.fsync(fd)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            if acked == self._persisted_acked:
                 return
-            atomic_write_text(self._acked_path(), "%d\n" % self.acked)
-            self._persisted_acked = self.acked
-            while len(self._segments) > 1 and self._segments[1][0] <= self.acked + 1:
-                self._close_reader_if(0)
-                _, path = self._segments.pop(0)
-                self._bytes -= os.path.getsize(path)
-                os.remove(path)
-                if self._reader is not None:
-                    self._reader = (self._reader[0] - 1, self._reader[1])
+            atomic_write_text(self._acked_path(), "%d\n" % acked)
+            self._persisted_acked = acked
+            doomed = []
+            with self._lock:
+                while len(self._segments) > 1 and self._segments[1][0] <= acked + 1:
+                    self._close_reader_if(0)
+                    _, path = self._segments.pop(0)
+                    self._bytes -= os.path.getsize(path)
+                    doomed.append(path)
+                    if self._reader is not None:
+                        self._reader = (self._reader[0] - 1, self._reader[1])
+            for path in doomed:
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
 
     def rewind(self):
         """Hand out everything unacknowledged again (e.g. a new client session)."""
@@ -246,3 +274,14 @@ class Spool(object):
             if self._reader is not None:
                 self._reader[1].close()
                 self._reader = None
+
+
+def _fsync_path(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # dropped (over max_bytes) or deleted since: nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

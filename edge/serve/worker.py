@@ -19,6 +19,7 @@ import time
 from edge.errors import EdgekitError
 from edge.preprocess import check_roi
 from edge.serve.capture import RECONNECT_GAP
+from edge.serve.dispatch import Recent
 
 log = logging.getLogger("edgekit.serve.worker")
 
@@ -50,6 +51,9 @@ class Worker(threading.Thread):
         self.busy_s = 0.0
         self.timings_ms = dict.fromkeys(TIMING_KEYS, 0.0)  # moving average per model stage
         self.last_window_at = None
+        # Where an event's latency goes (ms, wall clock from the frame's capture): waiting in
+        # the frame queue, and until the event is handed to the sinks.
+        self.latency = {"queue_wait": Recent(), "frame_to_emit": Recent()}
 
     def stop(self):
         """Finish what is queued, then exit (the capture must already be stopping)."""
@@ -82,6 +86,7 @@ class Worker(threading.Thread):
             self.runner.reset()  # a new connection: never mix it with the old one's frames
             self.resets += 1
         self._last_index = slot.index
+        self.latency["queue_wait"].add((time.time() - slot.wall_time) * 1e3)
         start = self._clock()
         results = self.runner.process(frame, slot.index, slot.timestamp)
         self.frames_processed += 1
@@ -98,6 +103,7 @@ class Worker(threading.Thread):
             self.last_window_at = self._clock()
             if events:
                 self.events += len(events)
+                self.latency["frame_to_emit"].add((time.time() - slot.wall_time) * 1e3)
                 for event in events:
                     self.dispatcher.emit(event)
                 del events[:]
@@ -130,4 +136,5 @@ class Worker(threading.Thread):
             "inference_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "warmup": {name: round(w, 3) for name, w in zip(self.region_names, warm)},
             "busy_s": round(self.busy_s, 3),
+            "latency_ms": {k: v.summary() for k, v in self.latency.items()},
         }
