@@ -149,8 +149,9 @@ def custom_config(layer):
     return None
 
 
-def qat_coverage(model):
-    """{layer name: how QAT treats it}: 'registry', 'custom:<Config>', or 'calibrated' (LSTM).
+def qat_coverage(model, calibrated=()):
+    """{layer name: how QAT treats it}: 'registry', 'custom:<Config>', or 'calibrated' (the LSTM,
+    and the layers named in ``calibrated``: the head, kept float during QAT).
 
     Recorded in the report so a user sees which parts were trained quantization-aware and which
     rely on the converter's calibration.
@@ -162,6 +163,8 @@ def qat_coverage(model):
         config = custom_config(layer)
         if isinstance(layer, layers.LSTM):
             coverage[layer.name] = "calibrated (left unwrapped; the converter calibrates the fused LSTM)"
+        elif layer.name in calibrated:
+            coverage[layer.name] = "calibrated (head: float and frozen during QAT)"
         elif config is None:
             coverage[layer.name] = "registry"
         else:

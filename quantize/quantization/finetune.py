@@ -23,6 +23,8 @@ class PhaseState:
         self.state_path = os.path.join(self.directory, "state.json")
         self.phase = phase
         self.settings = dict(settings)
+        self.resumed_after = 0  # epochs restored from a checkpoint by fine_tune(resume=True)
+        self.optimizer_steps = 0  # optimizer iterations when fine_tune returned
 
     def load(self):
         """Epochs done so far (0 without a state). A state made with other settings is an error."""
@@ -72,7 +74,9 @@ def fine_tune(model, config, train, val, epochs, state, resume, batch_size=4, le
                 print("resuming %s fine-tuning after epoch %d of %d" % (state.phase, done, epochs))
         else:
             done = 0
+    state.resumed_after = done
     if done >= epochs:
+        state.optimizer_steps = int(model.optimizer.iterations.numpy())
         return {}
     data = make_dataset(train.x, training_targets(config, train.targets), batch_size, True, seed=seed)
     val_data = None
@@ -86,4 +90,5 @@ def fine_tune(model, config, train, val, epochs, state, resume, batch_size=4, le
     history = model.fit(data, validation_data=val_data, epochs=int(epochs), initial_epoch=done,
                         verbose=2 if verbose else 0,
                         callbacks=list(callbacks) + [keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+    state.optimizer_steps = int(model.optimizer.iterations.numpy())
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}

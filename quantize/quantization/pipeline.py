@@ -63,12 +63,30 @@ def _load(run_dir, data_dir):
     return model, info, data_dir, train, val, test
 
 
+def calibration_clips(data, count, seed=0):
+    """Indices of ``count`` clips of ``data`` spread over its strata (action x identity), so the
+    int8 ranges see every class: round-robin over the strata in a seeded order."""
+    count = max(1, min(int(count), len(data)))
+    rng = np.random.default_rng(seed)
+    groups = {}
+    for index, stratum in enumerate(np.asarray(data.strata).tolist()):
+        groups.setdefault(str(stratum), []).append(index)
+    queues = [list(rng.permutation(members)) for _, members in sorted(groups.items())]
+    chosen = []
+    while len(chosen) < count:
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(int(queue.pop()))
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
 def _predict(keras_model, x, batch_size=8):
     from quantize.train import predict
     return predict(keras_model, x, batch_size)
 
 
-def _fine_tuned(method, model, info, train, val, epochs, sparsity, work_dir, resume, verbose):
+def _fine_tuned(method, model, info, train, val, epochs, sparsity, work_dir, resume, verbose,
+                range_clips):
     """(qat models, float MTDNN holding the fine-tuned weights, extra report entries)."""
     from quantize.model import build_mtdnn
     from quantize.quantization import finetune, prune, qat
@@ -93,26 +111,40 @@ def _fine_tuned(method, model, info, train, val, epochs, sparsity, work_dir, res
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
     else:
         scheme = None
-    models = qat.apply_qat(source.clip, scheme)
+    head_names = qat.head_layer_names(source)
+    models = qat.apply_qat(source.clip, scheme, frozen_float=head_names)
+    # Start from calibrated ranges, not tfmot's [-6, 6] (see qat.calibrate_ranges); a resumed
+    # fine-tuning restores its trained ranges from the checkpoint over these.
+    extra["calibrated_ranges"] = qat.calibrate_ranges(models.clip, range_clips)
     state = finetune.PhaseState(work_dir, "qat", {"method": method, "sparsity": sparsity,
                                                   "epochs": epochs})
     if verbose:
         print("quantization-aware fine-tuning for %d epoch(s)" % epochs)
     extra["qat_history"] = finetune.fine_tune(models.clip, config, train, val, epochs, state, resume,
                                               verbose=verbose)
+    extra["qat_resumed_after_epoch"] = state.resumed_after
+    extra["qat_optimizer_steps"] = state.optimizer_steps
     float_copy = build_mtdnn(config)
     qat.copy_to_float(models.clip, float_copy.clip)
     if method == "prune-qat":
         extra["sparsity_per_layer"] = prune.layer_sparsity(float_copy.clip)
         extra["sparsity_overall"] = round(prune.overall_sparsity(float_copy.clip), 4)
     from quantize.quantization.configs import qat_coverage
-    extra["qat_coverage"] = qat_coverage(source.clip)
+    extra["qat_coverage"] = qat_coverage(source.clip, head_names)
     return models, float_copy, extra
 
 
+CALIBRATION_CLIPS = 16
+
+
 def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None, calibration=200,
-                 target="cpu", resume=False, verbose=1, seed=0):
-    """Write ``out`` for ``method``; returns the report dict."""
+                 target="cpu", resume=False, verbose=1, seed=0, clip_model=True, layer_errors=True):
+    """Write ``out`` for ``method``; returns the report dict.
+
+    ``clip_model=False`` skips ``clip.tflite`` (the one-file model; the device runs frame+head)
+    and ``layer_errors=False`` the per-layer error analysis: both cost more than the rest of a
+    small run, tests that are not about them switch them off.
+    """
     from quantize.backbones import get_backbone
     from quantize.metrics import score
     from quantize.quantization import artifacts, gate, qat, runner
@@ -139,48 +171,40 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
                                  SMALL_CALIBRATION))
     report = {"run": os.path.abspath(run_dir), "data": os.path.abspath(data_dir), "method": method,
               "sparsity": sparsity, "target": target, "epochs": epochs if method in ("qat", "prune-qat") else 0,
-              "calibration_frames": int(calibration), "test_clips": len(test),
+              "calibration_frames": int(calibration), "train_clips": len(train), "test_clips": len(test),
               "parameters": model.parameter_counts()}
     metrics = {"float_keras": score(config, _predict(model.clip, test.x), test.targets)}
+    # Clips for the clip-level int8 ranges (QAT range start, head and clip calibration): at least
+    # CALIBRATION_CLIPS, spread over every action x identity stratum.
+    calib_index = calibration_clips(train, max(CALIBRATION_CLIPS, int(calibration) // T), seed)
+    calib_clips = train.x[calib_index]
+    report["calibration_clips"] = int(len(calib_index))
 
     frame_keras, head_keras, clip_keras = model.frame, model.head, model.clip
     head_source = "float"
     if method in ("qat", "prune-qat"):
         models, float_copy, extra = _fine_tuned(method, model, info, train, val, epochs, sparsity,
-                                                work_dir, resume, verbose)
+                                                work_dir, resume, verbose, calib_clips)
         report.update(extra)
         metrics["fake_quant_keras"] = score(config, _predict(models.clip, test.x), test.targets)
         frame_keras = models.frame
-        if qat.head_has_lstm(models.head):
-            head_keras = float_copy.head
-            head_source = ("calibrated int8: the head's LSTM cannot be converted from a QAT graph "
-                           "to the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (the converter emits a "
-                           "WHILE loop), so the head keeps the QAT-fine-tuned weights and is "
-                           "calibrated on features of the QAT frame model; the frame is QAT")
-        else:
-            head_keras = models.head
-            head_source = "QAT (fake-quant ranges from fine-tuning)"
+        head_keras = float_copy.head
+        head_source = ("calibrated int8: the head's LSTM cannot be converted from a QAT graph "
+                       "to the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (the converter emits a "
+                       "WHILE loop), so the head stays float and frozen while the frame is "
+                       "QAT-fine-tuned, and is calibrated on the int8 frame model's features")
         clip_keras = qat.compose_clip(frame_keras, head_keras, config)
     report["head_quantization"] = head_source if method in ("qat", "prune-qat") else (
         "calibrated int8" if method == "ptq" else method)
 
     integer = method in INTEGER_METHODS
     feature_shape = tuple(int(v) for v in frame_keras.output_shape[1:])
-    head_clips = None
-    if integer:
-        count = max(1, min(len(train), max(8, int(calibration) // T)))
-        feats = _predict_frames(frame_keras, train.x[:count])
-        head_clips = feats.reshape((count, T) + feature_shape)
-    specs = {
-        "frame": (frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8", "features"),
-        "head": (head_keras, (1, T) + feature_shape, "features", head_clips, "int8", "float32", None),
-        "clip": (clip_keras, (1, T, H, W, 3), "clip", train.x[:max(1, int(calibration) // T)].astype(np.float32),
-                 "uint8", "float32", None),
-    }
-    files = {"frame": "frame.tflite", "head": "head.tflite", "clip": "clip.tflite"}
+    files = {"frame": "frame.tflite", "head": "head.tflite"}
+    if clip_model:
+        files["clip"] = "clip.tflite"
     timings = {}
     with artifacts.staging_dir(out) as stage:
-        for role, (keras_model, shape, input_name, samples, in_type, out_type, out_name) in specs.items():
+        def emit(role, keras_model, shape, input_name, samples, in_type, out_type, out_name):
             t0 = time.time()
             if verbose:
                 print("converting %s.tflite (%s)" % (role, method))
@@ -192,11 +216,26 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
             if integer:
                 gate.check_int8(path, "%s.tflite" % role)
             timings["convert_" + role] = round(time.time() - t0, 2)
+            return path
+
+        frame_path = emit("frame", frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8",
+                          "features")
+        head_samples = None
+        if integer:
+            # The head is calibrated on what it will be fed: the int8 frame model's feature maps
+            # (dequantized), of clips covering every class.
+            head_samples = runner.frame_features(frame_path, calib_clips)
+        emit("head", head_keras, (1, T) + feature_shape, "features", head_samples, "int8",
+             "float32", None)
+        if clip_model:
+            emit("clip", clip_keras, (1, T, H, W, 3), "clip", calib_clips.astype(np.float32),
+                 "uint8", "float32", None)
         t0 = time.time()
         metrics["tflite"] = score(config, runner.run_frame_head(
             os.path.join(stage, files["frame"]), os.path.join(stage, files["head"]), test.x), test.targets)
-        metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]), test.x),
-                                       test.targets)
+        if clip_model:
+            metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]),
+                                                                   test.x), test.targets)
         timings["score_tflite"] = round(time.time() - t0, 2)
         report["metrics"] = metrics
         report["artifacts"] = {}
@@ -209,7 +248,7 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
             entry["ops"] = [op for op, _ in gate.op_list(os.path.join(stage, name))]
             entry["ops"] = sorted(set(entry["ops"]))
             report["artifacts"][role] = entry
-        if integer:
+        if integer and layer_errors:
             from quantize.quantization.layer_error import frame_layer_errors, worst
             try:
                 rows = frame_layer_errors(frame_keras, (1, H, W, 3), frames)

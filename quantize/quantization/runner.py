@@ -58,6 +58,20 @@ def requantize(value, source, target):
         else dequantize(value, source)
 
 
+def frame_features(frame_path, clips_uint8):
+    """Dequantized feature maps (N, T, h, w, c) of clips through ``frame.tflite``, one frame at a
+    time: the head's calibration data, exactly what the device will feed it."""
+    frame = Model(frame_path)
+    name, detail = next(iter(frame.outputs.items()))
+    result = []
+    for clip in np.asarray(clips_uint8):
+        maps = []
+        for image in clip:  # Model.__call__ casts/quantizes to the input's dtype
+            maps.append(dequantize(frame(image[None])[name], detail)[0])
+        result.append(np.stack(maps))
+    return np.stack(result).astype(np.float32)
+
+
 def run_frame_head(frame_path, head_path, clips_uint8):
     """{output: array} for clips (N, T, H, W, 3) uint8 through frame.tflite then head.tflite."""
     frame, head = Model(frame_path), Model(head_path)
