@@ -24,6 +24,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early-stopping patience [= epochs: every variant gets the same budget]")
+    parser.add_argument("--branches", nargs="+", default=["spatial", "temporal", "fused"],
+                        choices=["spatial", "temporal", "fused"])
     parser.add_argument("--work", help="folder for the runs [a temporary one]")
     args = parser.parse_args(argv)
 
@@ -39,11 +43,11 @@ def main(argv=None):
         synthesize_swimmers(data, clips_per_pair=args.clips_per_pair, frames=15, size=size, seed=args.seed,
                             overwrite=True)
     rows = []
-    for branches in ("spatial", "temporal", "fused"):
+    for branches in args.branches:
         started = time.time()
         metrics = train(data, os.path.join(work, branches), backbone=args.backbone, size=size,
                         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                        patience=12, seed=args.seed, branches=branches, verbose=0)
+                        patience=args.patience or args.epochs, seed=args.seed, branches=branches, verbose=0)
         tasks = metrics["tasks"]
         rows.append((branches, tasks["action"]["accuracy"], tasks["action"]["macro_f1"],
                      tasks["identity"]["accuracy"], tasks["identity"]["rank1"],
