@@ -13,16 +13,18 @@ camera sees the same pixels the network was trained on. Resizing comes before th
 because it makes the image smaller.
 
 INTER_AREA at a non-integer ratio (640x480 -> 100x100: 6.4 x 4.8) takes OpenCV's generic
-weighted-area path, ~2 ms per VGA frame on one core: about a quarter of the EfficientNet-B3 frame
-model's invoke() and alone more than the runner's 10 % overhead budget. At an exact integer ratio
-OpenCV uses a fast box-filter path instead, so with ``resize="fast"`` (the default) a large source
-is first box-averaged by integer factors (kx, ky) that divide it exactly, chosen so that the
-intermediate image is still at least twice the model input per axis, then INTER_AREA-resized to
-the input: 640x480 -> 320x240 -> 100x100 costs ~0.8 ms, and the pixels differ from one INTER_AREA
-pass by at most 1 level (mean 0.2, measured on a blurred-noise VGA frame), far below the int8
-input's resolution of the features. Sources less than 4x the input (e.g. a 200x200 lane ROI for
-a 100x100 model) have no such factor and get the single INTER_AREA pass, bit-identical to
-``resize="area"``, which always does that.
+weighted-area path: ~1 ms of CPU per VGA frame, a fifth of the EfficientNet-B3 frame model's
+invoke() and alone over the runner's 10 % overhead budget. An exact 2x2 INTER_AREA halving takes
+a SIMD fast path instead (~0.08 ms for VGA, ~0.02 ms for the next level), so with
+``resize="fast"`` (the default) a large source is halved while both sides of the half stay at
+least the model input's (640x480 -> 320x240 -> 160x120, even sides only), then INTER_AREA-resized
+to the input (160x120 -> 100x100): ~0.2 ms in all. That is a box pyramid followed by an area
+resample at a ratio below 2, i.e. still an anti-aliasing area filter; its pixels differ from one
+INTER_AREA pass by a mean of ~0.7 levels (max 4 on a blurred-noise VGA frame), the difference
+between two equally valid downscalers, which the int8 network does not notice (the training
+clips' own resize depends on whatever size they were recorded at). Sources less than twice the
+input per side (e.g. a 150x150 lane ROI for a 100x100 model) get the single INTER_AREA pass,
+bit-identical to ``resize="area"``, which always does that.
 """
 
 import cv2
@@ -34,12 +36,15 @@ DTYPE_RANGE = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-32768, 32767)}
 RESIZE_MODES = ("fast", "area")
 
 
-def decimation_factor(source, target):
-    """The largest integer k dividing ``source`` with ``source / k >= 2 * target`` (1 if none)."""
-    for k in range(int(source) // (2 * int(target)), 1, -1):
-        if source % k == 0:
-            return k
-    return 1
+def halving_sizes(height, width, target_height, target_width):
+    """(h, w) of each exact 2x2 halving of a (height, width) source that keeps both sides at
+    least the target's (the fast path of ``resize="fast"``); [] if none applies."""
+    sizes = []
+    while height % 2 == 0 and width % 2 == 0 and height // 2 >= target_height \
+            and width // 2 >= target_width:
+        height, width = height // 2, width // 2
+        sizes.append((height, width))
+    return sizes
 
 
 def parse_roi(text):
@@ -84,8 +89,8 @@ class Preprocessor(object):
     ``input_spec`` is the manifest's InputSpec, ``tensor_spec`` the frame model's input
     TensorSpec (dtype/scale/zero_point), ``source_order`` the frames' channel order ("BGR" from
     OpenCV capture, "RGB" from ``edge.video.read_clip``), ``roi`` (x, y, w, h) or None for the
-    whole frame. ``resize``: "fast" (integer box pre-decimation of large sources, then
-    INTER_AREA) or "area" (one INTER_AREA pass); see the module docstring.
+    whole frame. ``resize``: "fast" (2x2 halvings of large sources, then INTER_AREA) or "area"
+    (one INTER_AREA pass); see the module docstring.
     """
 
     def __init__(self, input_spec, tensor_spec, source_order="BGR", roi=None, resize="fast"):
@@ -107,7 +112,7 @@ class Preprocessor(object):
         self._resized = np.empty(shape, np.uint8)
         self._swapped = np.empty(shape, np.uint8)
         self._checked_shape = None
-        self._decimated = None  # the integer-decimated source, sized at the first frame
+        self._halves = []  # buffers of the 2x2 halvings, sized at the first frame
 
     def __call__(self, frame, dst):
         """Write ``frame`` (uint8 H x W x 3) preprocessed into ``dst`` (height, width, 3)."""
@@ -118,11 +123,10 @@ class Preprocessor(object):
             frame = frame[y:y + h, x:x + w]  # a view; cv2 reads strided rows directly
         last = not self.swap and self.identity
         if frame.shape[0] != self.height or frame.shape[1] != self.width:
-            small = self._decimated
-            if small is not None:
-                cv2.resize(frame, (small.shape[1], small.shape[0]), dst=small,
-                           interpolation=cv2.INTER_AREA)  # exact integer ratio: box filter
-                frame = small
+            for half in self._halves:  # exact 2x2 box averages: OpenCV's SIMD fast path
+                cv2.resize(frame, (half.shape[1], half.shape[0]), dst=half,
+                           interpolation=cv2.INTER_AREA)
+                frame = half
             out = dst if last else self._resized
             cv2.resize(frame, (self.width, self.height), dst=out, interpolation=cv2.INTER_AREA)
             frame = out
@@ -144,9 +148,8 @@ class Preprocessor(object):
         if self.roi is not None:
             check_roi(self.roi, frame.shape)
         height, width = (self.roi[3], self.roi[2]) if self.roi is not None else frame.shape[:2]
-        self._decimated = None
+        self._halves = []
         if self.resize == "fast":
-            ky, kx = decimation_factor(height, self.height), decimation_factor(width, self.width)
-            if kx > 1 or ky > 1:
-                self._decimated = np.empty((height // ky, width // kx, 3), np.uint8)
+            self._halves = [np.empty((h, w, 3), np.uint8)
+                            for h, w in halving_sizes(height, width, self.height, self.width)]
         self._checked_shape = frame.shape

@@ -20,6 +20,10 @@ def _reference(frame_bgr, roi=None):
         x, y, w, h = roi
         frame_bgr = frame_bgr[y:y + h, x:x + w]
     rgb = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2RGB)
+    height, width = rgb.shape[:2]  # resize="fast": exact 2x2 halvings down to >= 20x16 first
+    while height % 2 == 0 and width % 2 == 0 and height // 2 >= 16 and width // 2 >= 20:
+        height, width = height // 2, width // 2
+        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
     return cv2.resize(rgb, (20, 16), interpolation=cv2.INTER_AREA)
 
 
@@ -92,13 +96,12 @@ def test_parse_and_check_roi():
         check_roi((1, 0, 50, 40), (40, 50, 3))
 
 
-def test_decimation_factor():
-    from edge.preprocess import decimation_factor
-    assert decimation_factor(640, 100) == 2   # 640/3 is not whole; 320 >= 200
-    assert decimation_factor(480, 100) == 2
-    assert decimation_factor(1920, 100) == 8  # 9 does not divide; 240 >= 200
-    assert decimation_factor(1080, 100) == 5  # 216 >= 200
-    assert decimation_factor(199, 100) == 1 and decimation_factor(64, 32) == 1
+def test_halving_sizes():
+    from edge.preprocess import halving_sizes
+    assert halving_sizes(480, 640, 100, 100) == [(240, 320), (120, 160)]
+    assert halving_sizes(1080, 1920, 100, 100) == [(540, 960), (270, 480), (135, 240)]
+    assert halving_sizes(199, 640, 100, 100) == []   # odd side: no exact halving
+    assert halving_sizes(48, 64, 32, 32) == [] and halving_sizes(64, 64, 32, 32) == [(32, 32)]
 
 
 def _vga(seed=0):
@@ -117,15 +120,17 @@ def test_fast_resize_predecimates_large_frames_and_stays_close_to_area():
     np.testing.assert_array_equal(area, cv2.resize(rgb, (100, 100),
                                                    interpolation=cv2.INTER_AREA))
     half = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA)
-    np.testing.assert_array_equal(fast, cv2.resize(half, (100, 100),
+    quarter = cv2.resize(half, (160, 120), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(fast, cv2.resize(quarter, (100, 100),
                                                    interpolation=cv2.INTER_AREA))
     diff = np.abs(fast.astype(np.int16) - area)
-    assert 0 < diff.max() <= 2 and diff.mean() < 0.5
+    assert 0 < diff.max() <= 6 and diff.mean() < 1.0
 
 
 def test_fast_resize_is_plain_area_for_small_sources_and_rois():
     tensor = TensorSpec("f", [1, 16, 20, 3], "uint8", 1.0, 0)
-    for frame, roi in ((_frame(30, 38), None), (_frame(60, 80), (10, 20, 30, 25))):
+    for frame, roi in ((_frame(30, 38), None), (_frame(60, 80), (10, 20, 30, 25)),
+                       (_frame(31, 80), None)):  # odd height: no exact halving
         fast, area = np.zeros((16, 20, 3), np.uint8), np.zeros((16, 20, 3), np.uint8)
         Preprocessor(SPEC, tensor, roi=roi)(frame, fast)
         Preprocessor(SPEC, tensor, roi=roi, resize="area")(frame, area)

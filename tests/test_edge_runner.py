@@ -77,7 +77,9 @@ def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_sw
     """Exact: the runner's outputs are head.tflite's on the window's frame.tflite features."""
     frames = decode_all(edge_swim_video)
     runner = StreamingRunner(edge_model_dir)
-    assert runner._requant.mode == "lut"  # frame output and head input are quantized apart
+    # frame output and head input are calibrated apart: usually "lut", "copy" when the ranges
+    # happen to coincide (training is not bit-reproducible); the reference requantizes either way
+    assert runner._requant.mode in ("lut", "copy")
     results = _collect(runner, frames)
     assert len(results) == len(frames) - CLIP_LENGTH + 1
     feats, head = _features(edge_model_dir, _rgb_frames(frames))
