@@ -17,7 +17,8 @@ import urllib.request
 import pytest
 
 from tests.fixtures.edge import edge_model_dir, make_frames, write_avi  # noqa: F401
-from tests.fixtures.mosquitto import Broker, Collector, free_port
+from tests.fixtures.mosquitto import Broker, Collector, free_port, make_certs
+from tests.fixtures.stall_http import StallingCamera
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "edgekit/test"
@@ -93,8 +94,11 @@ def base_config(tmp_path, model_dir, video, mqtt_port=None, http_port=None, aler
         mqtt = {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": PREFIX,
                 "client_id": "edgekit-test-%d" % os.getpid(), "spool_dir": str(tmp_path / "spool"),
                 "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
+        tls = mqtt_extra.pop("tls", None)
         mqtt.update(mqtt_extra)
         sections["outputs.mqtt"] = mqtt
+        if tls is not None:
+            sections["outputs.mqtt.tls"] = tls
     return sections
 
 
@@ -265,7 +269,11 @@ def test_broker_outage_loses_no_event_and_replays_in_order(mosquitto_factory, st
 def test_unreachable_broker_at_start_spools_then_delivers(start_daemon, tmp_path, edge_model_dir,
                                                           pool_video):
     port = free_port()
-    daemon = start_daemon(base_config(tmp_path, edge_model_dir, pool_video, port))
+    sections = base_config(tmp_path, edge_model_dir, pool_video, port)
+    # model.target: the interpreter settings come from the repo's devices.toml [devices.cpu]
+    del sections["model"]["threads"]
+    sections["model"].update(target="cpu", devices_file=os.path.join(ROOT, "devices.toml"))
+    daemon = start_daemon(sections)
     stats = daemon.wait_stats(lambda s: s["sinks"]["mqtt"]["spool_depth"] >= 5)
     assert "MQTT broker 127.0.0.1:%d unreachable" % port in daemon.log()
     assert stats["sinks"]["mqtt"]["acked"] == 0
@@ -309,23 +317,55 @@ def test_broker_with_password(mosquitto_factory, start_daemon, tmp_path, edge_mo
     assert daemon.terminate() == 0
 
 
-def test_cameras_that_end_or_are_missing_reconnect_and_show_in_healthz(start_daemon, tmp_path,
-                                                                       edge_model_dir,
-                                                                       pool_video):
+def test_cameras_that_end_are_missing_or_go_silent_reconnect_and_show_in_healthz(
+        start_daemon, tmp_path, edge_model_dir, pool_video):
+    # "dead" accepts the HTTP connection and sends nothing; "frozen" sends 6 MJPEG frames and
+    # then nothing: their open/read timeouts end the attempt (the watchdog is set far out of the
+    # way, so it cannot be what recovers them) and the camera reconnects, again and again.
+    dead, frozen = StallingCamera(), StallingCamera(frames=6)
+    silent = {"stall_timeout_s": 600, "open_timeout_s": 0.5, "read_timeout_s": 0.5,
+              "reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
     sections = base_config(tmp_path, edge_model_dir, pool_video)
     sections["cameras.gone"] = {"source": str(tmp_path / "not-there.avi"),
                                 "reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
-    daemon = start_daemon(sections)
-    stats = daemon.wait_stats(lambda s: s["cameras"]["pool"]["reconnects"] >= 2
-                              and s["cameras"]["gone"]["reconnects"] >= 3)
-    code, body = daemon.get("/healthz")
-    health = json.loads(body)
-    assert code == 503 and health["status"] == "degraded"
-    assert health["cameras"]["gone"]["status"] in ("unavailable", "reconnecting")
-    assert "does not exist" in health["cameras"]["gone"]["last_error"]
-    assert stats["cameras"]["pool"]["frames_processed"] > 48  # played the file more than once
-    assert stats["cameras"]["gone"]["frames_in"] == 0
-    assert daemon.terminate() == 0, daemon.log()
+    sections["cameras.dead"] = dict(silent, source=dead.url)
+    sections["cameras.frozen"] = dict(silent, source=frozen.url)
+    try:
+        daemon = start_daemon(sections)
+        stats = daemon.wait_stats(lambda s: s["cameras"]["pool"]["reconnects"] >= 2
+                                  and s["cameras"]["gone"]["reconnects"] >= 3
+                                  and s["cameras"]["dead"]["reconnects"] >= 2
+                                  and s["cameras"]["frozen"]["reconnects"] >= 2
+                                  and s["cameras"]["frozen"]["frames_in"] >= 12)
+        seen = {"dead": set(), "frozen": set()}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all("reconnecting" in v
+                                                      for v in seen.values()):
+            code, body = daemon.get("/healthz")
+            if code is not None:
+                health = json.loads(body)
+                for name in seen:
+                    seen[name].add(health["cameras"][name]["status"])
+            time.sleep(0.05)
+        assert "reconnecting" in seen["dead"] and "reconnecting" in seen["frozen"], seen
+        code, body = daemon.get("/healthz")
+        health = json.loads(body)
+        assert code == 503 and health["status"] == "degraded"
+        assert health["cameras"]["gone"]["status"] in ("unavailable", "reconnecting")
+        assert "does not exist" in health["cameras"]["gone"]["last_error"]
+        assert stats["cameras"]["pool"]["frames_processed"] > 48  # played the file repeatedly
+        assert stats["cameras"]["gone"]["frames_in"] == 0
+        assert stats["cameras"]["dead"]["frames_in"] == 0 and dead.connections >= 2
+        assert frozen.connections >= 2
+        for name in ("dead", "frozen"):
+            assert stats["cameras"][name]["stalls"] == 0  # the timeouts did it, not the watchdog
+        assert daemon.terminate() == 0, daemon.log()
+    finally:
+        dead.close()
+        frozen.close()
+    log = daemon.log()
+    assert "within open_timeout_s = 0.5 s" in log
+    assert "stream stalled after 6 frames" in log and "read_timeout_s = 0.5" in log
 
 
 def test_http_port_in_use_is_reported_and_events_still_flow(start_daemon, tmp_path,
@@ -356,3 +396,37 @@ def test_bad_config_and_model_mismatch_exit_1_with_the_key(tmp_path, edge_model_
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "model.window = 99" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_events_over_tls_and_a_ca_that_does_not_match(mosquitto_factory, start_daemon, tmp_path,
+                                                      edge_model_dir, pool_video):
+    certs = make_certs(tmp_path / "certs")
+    other = make_certs(tmp_path / "certs", name="other-ca")
+    broker = mosquitto_factory("tls", tls=certs).start()
+    collector = Collector(broker.port, PREFIX + "/#", ca_file=certs["ca_file"])
+    try:
+        daemon = start_daemon(base_config(tmp_path, edge_model_dir, pool_video, broker.port,
+                                          tls={"ca_file": certs["ca_file"]}))
+        collector.wait_for(lambda c: len(c.events()) >= 3, 60)
+        stats = daemon.stats()
+        assert stats["sinks"]["mqtt"]["connected"] and not stats["problems"]
+        assert daemon.terminate() == 0, daemon.log()
+        collector.wait_for(lambda c: "offline" in c.payloads(PREFIX + "/availability"), 10)
+    finally:
+        collector.close()
+    assert len(collector.events()) >= 3
+    assert "online" in collector.payloads(PREFIX + "/availability")
+
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    daemon = start_daemon(base_config(wrong, edge_model_dir, pool_video, broker.port,
+                                      tls={"ca_file": other["ca_file"]}), name="wrong-ca.toml")
+    stats = daemon.wait_stats(lambda s: s["sinks"]["mqtt"]["last_error"]
+                              and s["sinks"]["mqtt"]["spool_depth"] >= 1)
+    error = stats["sinks"]["mqtt"]["last_error"]
+    assert "127.0.0.1:%d: TLS handshake failed" % broker.port in error
+    assert "certificate verify failed" in error and "outputs.mqtt.tls.ca_file" in error
+    assert stats["sinks"]["mqtt"]["acked"] == 0 and not stats["sinks"]["mqtt"]["connected"]
+    assert any("TLS handshake failed" in p for p in stats["problems"])  # said at start too
+    assert daemon.terminate() == 0
+    assert "Traceback" not in daemon.log()

@@ -116,6 +116,33 @@ def test_check_config_cli(tmp_path):
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
+def test_model_target_from_the_repos_devices_toml(tmp_path):
+    from edge.devices import load_devices
+    from edge.serve.config import resolve_target
+
+    devices_file = os.path.join(ROOT, "devices.toml")
+    cpu = load_devices(devices_file)["cpu"]
+    cfg = parse_config(minimal(model={"dir": "/models/swim", "target": "cpu",
+                                      "devices_file": devices_file}))
+    model = resolve_target(cfg.model)
+    assert model["device"] == "cpu" and model["delegate"] is None
+    assert model["threads"] == (cpu.threads or 1)
+
+    with pytest.raises(EdgekitError) as info:
+        resolve_target(parse_config(minimal(model={"dir": "/m", "target": "nope"})).model)
+    text = str(info.value)
+    assert text.startswith("model.target: cannot use target 'nope'") and "cpu" in text
+    with pytest.raises(EdgekitError, match="model.target: give a target or device"):
+        parse_config(minimal(model={"dir": "/m", "target": "cpu", "threads": 2}))
+
+    bad = tmp_path / "bad-target.toml"
+    bad.write_text('[model]\ndir = "m"\ntarget = "nope"\ndevices_file = %s\n[cameras.pool]\n'
+                   'source = "0"\n[outputs.jsonl]\npath = "e.jsonl"\n' % json.dumps(devices_file))
+    result = CliRunner().invoke(main, ["serve", "--config", str(bad), "--check-config"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "model.devices_file: cannot use target 'nope'" in result.output
+
+
 # -- spool ---------------------------------------------------------------------------------------
 
 def drain(spool):
@@ -175,6 +202,46 @@ def test_spool_over_its_size_drops_the_oldest_and_counts(tmp_path):
     assert records[-1][0] == 200
     assert [r[0] for r in records] == list(range(records[0][0], 201))
     assert spool.depth == len(records)
+
+
+def test_spool_appends_and_reads_while_a_checkpoint_is_in_fsync(tmp_path, monkeypatch):
+    """The fsync runs outside the spool's lock: a slow disk never blocks the worker's append nor
+    the publisher's read (it used to hold the lock through the fsync)."""
+    spool = Spool(tmp_path / "s", segment_bytes=256)
+    for i in range(10):  # several segments, some closed (their fsync is the checkpoint's too)
+        spool.append("t", "x" * 40)
+    for n in range(1, 6):
+        spool.ack(n)
+    in_fsync, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        in_fsync.set()
+        assert release.wait(30)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    checkpoint = threading.Thread(target=spool.checkpoint)
+    checkpoint.start()
+    try:
+        assert in_fsync.wait(10)
+        done = []
+        other = threading.Thread(target=lambda: done.append((spool.append("t", "y"),
+                                                             spool.next())))
+        other.start()
+        other.join(10)
+        assert not other.is_alive(), "append/next waited for the checkpoint's fsync"
+        assert done[0][0] == 11 and done[0][1][0] == 1
+    finally:
+        release.set()
+        checkpoint.join(10)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert not checkpoint.is_alive()
+    with open(tmp_path / "s" / "acked") as handle:
+        assert int(handle.read()) == 5
+    spool.close()
+    again = Spool(tmp_path / "s")
+    assert [r[0] for r in drain(again)] == list(range(6, 12))
 
 
 def test_spool_refuses_an_unwritable_directory(tmp_path):
@@ -242,6 +309,63 @@ def wait_until(predicate, timeout=30.0):
             return True
         time.sleep(0.01)
     return False
+
+
+def test_frame_queue_put_with_wait_blocks_instead_of_dropping():
+    queue = FrameQueue(2)
+    frames = make_frames(3)
+    stop = threading.Event()
+    queue.put(frames[0], 0, 0.0, 0.0, stop)
+    queue.put(frames[1], 1, 0.0, 0.0, stop)
+    third = threading.Thread(target=queue.put, args=(frames[2], 2, 0.0, 0.0, stop))
+    third.start()
+    third.join(0.3)
+    assert third.is_alive() and queue.dropped == 0  # waiting for room, nothing dropped
+    assert queue.get(1.0).index == 0
+    third.join(10)
+    assert not third.is_alive()
+    assert [queue.get(1.0).index, queue.get(1.0).index] == [1, 2] and queue.dropped == 0
+    queue.put(frames[0], 3, 0.0, 0.0, stop)
+    queue.put(frames[1], 4, 0.0, 0.0, stop)
+    stop.set()  # stopping: a full queue then drops the oldest rather than wait forever
+    queue.put(frames[2], 5, 0.0, 0.0, stop)
+    assert queue.dropped == 1
+
+
+def test_url_sources_fail_their_open_and_read_within_the_timeouts():
+    """A camera that accepts and says nothing, and one that froze mid-stream: the open, resp.
+    the read, fails (bounded by the timeouts) instead of blocking for OpenCV's 30 s."""
+    from edge.sources import FrameSource
+    from tests.fixtures.stall_http import StallingCamera
+
+    dead, frozen = StallingCamera(), StallingCamera(frames=5)
+    outcome = {}
+
+    def attempt():
+        try:
+            FrameSource(dead.url, open_timeout_s=0.5, read_timeout_s=0.5)
+        except EdgekitError as exc:
+            outcome["open"] = str(exc)
+        source = FrameSource(frozen.url, open_timeout_s=2.0, read_timeout_s=0.5)
+        outcome["frames"] = [index for index, _, frame in source]
+        outcome["size"] = (source.height, source.width)
+        outcome["reason"] = source.stats.reason
+
+    try:
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "a source blocked: %s" % outcome
+    finally:
+        dead.close()
+        frozen.close()
+    assert "cannot open video source %s" % dead.url in outcome["open"]
+    assert "open_timeout_s = 0.5" in outcome["open"]
+    assert outcome["frames"] == [0, 1, 2, 3, 4] and outcome["size"] == (48, 64)
+    assert "stalled after 5 frames" in outcome["reason"]
+    assert "read_timeout_s = 0.5" in outcome["reason"]
+    with pytest.raises(EdgekitError, match="read_timeout_s must be > 0"):
+        FrameSource("rtsp://127.0.0.1:1/x", read_timeout_s=0)
 
 
 def test_capture_reconnects_after_the_stream_ends_with_monotonic_indices(tmp_path):

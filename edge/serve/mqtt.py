@@ -137,10 +137,12 @@ class MqttSink(object):
     def _why(self, exc):
         """A connection failure as one line, saying which setting to check."""
         if isinstance(exc, ssl.SSLError):
+            detail = getattr(exc, "verify_message", None)
+            detail = ("certificate verify failed: %s" % detail if detail
+                      else exc.reason or str(exc))
             return ("%s:%d: TLS handshake failed (%s); check outputs.mqtt.tls.ca_file (the CA "
                     "that signed the broker's certificate) and that the broker's certificate "
-                    "names %s" % (self.host, self.port, getattr(exc, "verify_message", None)
-                                  or exc.reason or exc, self.host))
+                    "names %s" % (self.host, self.port, detail, self.host))
         return "%s:%d unreachable (%s)" % (self.host, self.port, exc)
 
     def start(self):
