@@ -16,7 +16,7 @@ from edge.errors import EdgekitError
 
 # Chosen so the whole quickstart finishes well inside 15 minutes on 2 CPU cores.
 DEFAULTS = dict(backbone="mbconv_micro", head_size="seed", size=(100, 100), clip_length=15, clips_per_pair=20,
-                epochs=40, batch_size=8, learning_rate=1e-3, patience=12, quantize_method="qat",
+                epochs=36, batch_size=8, learning_rate=1e-3, patience=10, quantize_method="qat",
                 quantize_epochs=2)
 
 
