@@ -14,11 +14,30 @@ EDGE = os.path.join(ROOT, "edge")
 
 
 def test_every_edge_module_parses_as_python39():
-    files = [f for f in sorted(os.listdir(EDGE)) if f.endswith(".py")]
+    files = sorted(os.path.relpath(os.path.join(d, f), EDGE) for d, _, names in os.walk(EDGE)
+                   for f in names if f.endswith(".py"))
     assert "runner.py" in files and "manifest.py" in files
+    assert any(f.startswith("serve" + os.sep) for f in files) and any(f.startswith("bench" + os.sep) for f in files)
     for name in files:
         with open(os.path.join(EDGE, name), encoding="utf-8") as handle:
             ast.parse(handle.read(), filename=name, feature_version=(3, 9))
+
+
+def test_importing_every_edge_module_loads_no_tensorflow():
+    code = textwrap.dedent("""
+        import importlib, json, pkgutil, sys
+        import edge
+        names = [m.name for m in pkgutil.walk_packages(edge.__path__, "edge.")]
+        for name in names:
+            importlib.import_module(name)
+        loaded = sorted(m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow.")
+                        or m.startswith("tf_keras"))
+        print(json.dumps({"modules": len(names), "tf": loaded}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["modules"] > 20 and report["tf"] == []
 
 
 def test_streaming_loads_no_tensorflow(edge_model_dir, edge_video, tmp_path):
