@@ -1,8 +1,9 @@
 """``edgekit quickstart``: the whole pipeline, offline, on this machine, in one command.
 
 Synthesises a swimmer data set (real video files), trains the MTDNN on it, evaluates the held-out
-clips, quantizes it to int8 TFLite (QAT), and streams an unseen video through the device runtime,
-then prints one summary table. Nothing is downloaded; everything lands under ``--out``.
+clips, quantizes it to int8 TFLite (QAT), benchmarks the artifacts on this CPU (the ``cpu`` target
+of devices.toml) and streams an unseen video through the device runtime, then prints one summary
+table. Nothing is downloaded; everything lands under ``--out``.
 """
 
 import json
@@ -78,6 +79,24 @@ def stream_video(model_dir, video, truth, stride, clip_frames):
             "head_ms_median": float(np.median(head_ms)) if head_ms else float("nan")}
 
 
+def benchmark(models_dir, bench_dir, verbose):
+    """``edgekit bench --device cpu`` on the quickstart's artifacts; the figures for the summary."""
+    from quantize.benchmark.results import write_all
+    from quantize.benchmark.run import Progress, run_bench
+
+    progress = Progress() if verbose else Progress(open(os.devnull, "w"))
+    document = run_bench(["cpu"], [models_dir], progress=progress, command=["edgekit", "quickstart"])
+    write_all(bench_dir, document, progress)
+    record = document["records"][0]
+    accuracy = record.get("accuracy") or {}
+    return {"frame_p50_ms": record["latency"]["frame"]["p50_ms"],
+            "head_p50_ms": record["latency"]["head"]["p50_ms"],
+            "cost_per_decision_ms": record["streaming"]["cost_per_decision_ms"],
+            "action_accuracy": accuracy.get("action", {}).get("accuracy", float("nan")),
+            "identity_accuracy": accuracy.get("identity", {}).get("accuracy", float("nan")),
+            "peak_rss_mb": record.get("peak_rss_mb") or float("nan")}
+
+
 def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     """Run every step into ``out``; ``overrides`` replace :data:`DEFAULTS` (tests shrink them)."""
     from quantize.data.synth import synthesize_swimmers
@@ -96,7 +115,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
         raise EdgekitError("%s already holds a quickstart; remove it or pass another --out" % out)
     steps, started = [], time.time()
 
-    _banner("1/4 synthesising swimmer clips")
+    _banner("1/5 synthesising swimmer clips")
     t0 = time.time()
     summary = synthesize_swimmers(data_dir, clips_per_pair=settings["clips_per_pair"],
                                   frames=settings["clip_length"], size=settings["size"], seed=seed,
@@ -104,7 +123,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     steps.append(("synthesise", time.time() - t0, "%d clips of %d frames at %dx%d"
                   % (summary["clips"], settings["clip_length"], settings["size"][0], settings["size"][1])))
 
-    _banner("2/4 training (backbone %s, up to %d epochs)" % (settings["backbone"], settings["epochs"]))
+    _banner("2/5 training (backbone %s, up to %d epochs)" % (settings["backbone"], settings["epochs"]))
     t0 = time.time()
     metrics = train(data_dir, run_dir, task="swim", backbone=settings["backbone"], size=settings["size"],
                     clip_length=settings["clip_length"], head_size=settings["head_size"], epochs=settings["epochs"],
@@ -116,7 +135,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
                   % (metrics["training"]["epochs_run"], 100 * tasks["action"]["accuracy"],
                      100 * tasks["identity"]["accuracy"], 100 * tasks["identity"]["rank1"])))
 
-    _banner("3/4 quantizing to int8 TFLite (%s)" % settings["quantize_method"])
+    _banner("3/5 quantizing to int8 TFLite (%s)" % settings["quantize_method"])
     from quantize.quantization.pipeline import quantize_run
 
     t0 = time.time()
@@ -127,7 +146,16 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     steps.append(("quantize", time.time() - t0, "int8 frame+head: action %.1f %%, identity %.1f %%; frame.tflite %.0f KiB"
                   % (100 * tflite["action"]["accuracy"], 100 * tflite["identity"]["accuracy"], frame_kb)))
 
-    _banner("4/4 streaming an unseen video through the device runtime")
+    _banner("4/5 benchmarking on this CPU (edgekit bench --device cpu)")
+    t0 = time.time()
+    bench = benchmark(models_dir, os.path.join(out, "bench"), verbose)
+    steps.append(("bench", time.time() - t0,
+                  "frame %.2f ms, head %.2f ms (p50); %.2f ms per decision; on-device action %.1f %%, "
+                  "identity %.1f %%; peak RSS %.0f MB"
+                  % (bench["frame_p50_ms"], bench["head_p50_ms"], bench["cost_per_decision_ms"],
+                     100 * bench["action_accuracy"], 100 * bench["identity_accuracy"], bench["peak_rss_mb"])))
+
+    _banner("5/5 streaming an unseen video through the device runtime")
     t0 = time.time()
     _, truth = make_demo_video(data_dir, demo, seed=seed + 1000, frames=settings["clip_length"],
                                size=settings["size"])
@@ -142,7 +170,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     total = time.time() - started
     result = {"steps": [{"step": s, "seconds": round(t, 1), "result": r} for s, t, r in steps],
               "total_seconds": round(total, 1), "test_metrics": tasks, "tflite_metrics": tflite,
-              "stream": stream, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}}
+              "bench": bench, "stream": stream, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}}
     from quantize.fsutil import write_json
 
     write_json(os.path.join(out, "quickstart.json"), result)
@@ -167,4 +195,4 @@ def quickstart_command(out, epochs, seed):
     result = quickstart(out, seed=seed, epochs=epochs,
                         verbose=1 if click.get_text_stream("stdout").isatty() else 2)
     click.echo(format_summary(result))
-    click.echo("\nwritten: %s (data/, run/, models/, demo/, quickstart.json)" % out)
+    click.echo("\nwritten: %s (data/, run/, models/, bench/, demo/, quickstart.json)" % out)

@@ -13,13 +13,14 @@ def test_quickstart_runs_every_step_and_writes_a_summary(tmp_path):
     out = tmp_path / "qs"
     result = quickstart(str(out), verbose=0, backbone="test_tiny", head_size="tiny", size=(32, 32),
                         clip_length=8, clips_per_pair=3, epochs=1, quantize_method="ptq")
-    assert [s["step"] for s in result["steps"]] == ["synthesise", "train + eval", "quantize", "stream"]
+    assert [s["step"] for s in result["steps"]] == ["synthesise", "train + eval", "quantize", "bench", "stream"]
     for name in ("data/labels.json", "run/model.weights.h5", "models/manifest.json", "models/frame.tflite",
-                 "demo/pool.avi", "quickstart.json"):
+                 "demo/pool.avi", "bench/results.json", "bench/pareto.png", "quickstart.json"):
         assert (out / name).exists(), name
     stream = result["stream"]
     # 8 clips of 8 frames joined: windows of 8 at stride 5 once warm
     assert stream["frames"] == 64 and stream["windows"] == (64 - 8) // 5 + 1
     assert 0 <= stream["action_accuracy"] <= 1
     assert json.loads((out / "quickstart.json").read_text())["total_seconds"] > 0
-    assert "stream" in format_summary(result)
+    assert result["bench"]["frame_p50_ms"] > 0 and result["bench"]["cost_per_decision_ms"] > 0
+    assert "stream" in format_summary(result) and "bench" in format_summary(result)
