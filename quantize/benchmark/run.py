@@ -8,7 +8,6 @@ is copied or timed), load the eval clips once per distinct (data, T, size), then
 artifact's), fetch its JSON and score its outputs here. No TensorFlow is imported.
 """
 
-import gzip
 import json
 import os
 import sys
@@ -21,6 +20,7 @@ from edge.manifest import MANIFEST_NAME, Manifest
 from quantize.benchmark import evalset as evalsets
 from quantize.benchmark.results import SCHEMA, host_info, now
 from quantize.benchmark.targets import Session
+from quantize.quantization.artifacts import sizes
 
 DEFAULTS = dict(runs=50, min_seconds=1.0, max_seconds=150.0, warmup_runs=1, warmup_seconds=0.5,
                 fps=30.0, pace_seconds=5.0, stride=None, camera=(480, 640), max_clips=None)
@@ -86,12 +86,6 @@ def roles_for(artifact, device):
         roles.append("clip")
     manifest.verify(artifact.path, roles=roles)
     return roles
-
-
-def file_sizes(path):
-    with open(path, "rb") as handle:
-        data = handle.read()
-    return {"raw_bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}
 
 
 def delegate_name(device):
@@ -240,7 +234,7 @@ def _safe(name):
 def assemble(device, artifact, roles, result, evaluation):
     manifest = artifact.manifest
     found, reason = evaluation
-    size = {role: file_sizes(manifest.model_path(artifact.path, role))
+    size = {role: sizes(manifest.model_path(artifact.path, role))
             for role in manifest.models}
     deployed = {k: size[device.frame_role][k] + size["head"][k]
                 for k in ("raw_bytes", "gzip_bytes")}
