@@ -7,6 +7,11 @@ models that share layers with the float clip model do not exist in the QAT clone
 out of the QAT clip model again by position: the frame model runs from FoldTime's output to
 UnfoldTime's input, the head from UnfoldTime's output to the task outputs — exactly the same cut
 as :func:`quantize.model.build_mtdnn` makes on the float graph.
+
+Two things decide whether the int8 export tracks the fake-quant model (see
+:func:`calibrate_ranges` and :func:`head_layer_names`): the quantizer ranges start from the
+float activations, not tfmot's [-6, 6]; and the head, exported as calibrated int8, is kept
+float and frozen during QAT.
 """
 
 import contextlib
@@ -96,7 +101,8 @@ def head_layer_names(mtdnn):
 @contextlib.contextmanager
 def _observing_ranges(record):
     """While active, tfmot's activation fake-quant ops pass their input through unchanged and
-    record its min/max per range variable (keyed by the min variable)."""
+    record its min/max per range variable (keyed by the min variable); weight fake-quant ops
+    set their ranges from the weights."""
     originals = {name: getattr(quant_ops, name) for name in ("MovingAvgQuantize", "AllValuesQuantize")}
 
     def observe(inputs, min_var, max_var, *args, **kwargs):
@@ -110,13 +116,23 @@ def _observing_ranges(record):
         record[key] = (min_var, max_var, low, high)
         return tf.identity(inputs)
 
+    last_value = quant_ops.LastValueQuantize
+
+    def weights_as_in_training(*args, **kwargs):
+        # Weight ranges start at [-6, 6] too and are only set by a training step: set them from
+        # the weights now (what a training step does), so the calibration sees real weights.
+        kwargs["is_training"] = True
+        return last_value(*args, **kwargs)
+
     for name in originals:
         setattr(quant_ops, name, observe)
+    quant_ops.LastValueQuantize = weights_as_in_training
     try:
         yield record
     finally:
         for name, function in originals.items():
             setattr(quant_ops, name, function)
+        quant_ops.LastValueQuantize = last_value
 
 
 def calibrate_ranges(qat_clip, clips, batch_size=4):

@@ -28,6 +28,9 @@ class Model:
         return self.inputs[self.input_name]
 
     def __call__(self, value):
+        # The head's LSTM keeps its state in variable tensors between invokes: every clip is
+        # independent, so start each one from zero as the device runner does.
+        self.interpreter.reset_all_variables()
         detail = self.input_detail
         value = np.asarray(value)
         if value.dtype != detail["dtype"]:
@@ -87,7 +90,8 @@ def run_frame_head(frame_path, head_path, clips_uint8):
                 pixels = pixels.astype(np.float32)
             maps.append(frame(pixels)[out_name][0])
         stack = np.stack(maps)[None]
-        if stack.dtype != head_detail["dtype"]:
+        if (stack.dtype != head_detail["dtype"]
+                or tuple(out_detail["quantization"]) != tuple(head_detail["quantization"])):
             stack = requantize(stack, out_detail, head_detail)
         for name, value in head(stack).items():
             results.setdefault(name, []).append(dequantize(value, head.outputs[name])[0])
