@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from edge.errors import EdgekitError
+from quantize.backbones import get_backbone
 from quantize.config import face_config, swim_config
 from quantize.datasets import data_labels, load_task_data, split_task_data
 from quantize.fsutil import atomic_path, write_json
@@ -145,6 +146,7 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
         config = make_config(task, data_dir, backbone, size, clip_length, head_size, weights, backbone_options)
         config.branches = branches
         config.validate()
+        get_backbone(config.backbone)  # an unknown name fails before minutes of data loading
         for name, weight in (loss_weights or {}).items():
             try:
                 config.task(name).weight = float(weight)
