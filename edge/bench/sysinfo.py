@@ -7,7 +7,16 @@ import sys
 
 
 def peak_rss_mb():
-    """Peak resident set size of this process in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process in MiB.
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this program's own address space.
+    ru_maxrss is not used there because Linux carries it across execve: a bench process started
+    from a large parent (e.g. the quickstart, with TensorFlow loaded) would report the parent's
+    size. Elsewhere ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
