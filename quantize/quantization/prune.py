@@ -3,8 +3,9 @@
 Only layers whose weights dominate the size and that TFLite stores as dense int8 tensors are
 pruned: Conv2D (incl. the 1x1 projections and SE convs), Dense, SeparableConv2D. Depthwise
 kernels are tiny and sensitive, the LSTM's gates and the BN/PReLU vectors likewise; they stay
-dense. The sparsity ramps with a PolynomialDecay from 0 to ``--sparsity`` over the pruning
-epochs, ``strip_pruning`` leaves plain layers with zeros in their kernels, and
+dense; Dense kernels are pruned in blocks that stay contiguous in the TFLite file
+(:func:`block_size`). The sparsity ramps with a PolynomialDecay from 0 to ``--sparsity``,
+reaching it on the last pruning step, ``strip_pruning`` leaves plain layers with zeros in their kernels, and
 ``Default8BitPrunePreserveQuantizeScheme`` keeps those zeros through QAT, so the int8 file
 compresses (gzip) by roughly the sparsity.
 """
@@ -35,6 +36,28 @@ def prunable(layer):
     return isinstance(layer, PRUNED_TYPES) and not isinstance(layer, keras.layers.DepthwiseConv2D)
 
 
+DENSE_BLOCK = 16
+
+
+def block_size(layer):
+    """Pruning block of ``layer``: Dense kernels are pruned in blocks of 16 input weights of one
+    output unit, the others weight by weight.
+
+    TFLite stores a FULLY_CONNECTED kernel as (outputs, inputs), so a Keras (inputs, outputs)
+    block of (16, 1) is 16 consecutive zero bytes in the file, which gzip encodes as a short
+    match; scattered single zeros are not much cheaper than the int8 values they replace
+    (measured on int8 normal weights at 50 % sparsity: gzip size 0.70x of dense for single
+    weights, 0.55x for blocks of 16). tfmot prunes blocks in 2-D kernels only, so Conv kernels
+    stay weight by weight. The Dense layers hold most of the MTDNN's parameters.
+    """
+    if isinstance(layer, keras.layers.Dense):
+        inputs, outputs = (int(v) for v in layer.kernel.shape)
+        # tfmot squeezes the pooled block grid: a grid dimension of 1 breaks it (rank error).
+        if inputs > DENSE_BLOCK and outputs > 1:
+            return (DENSE_BLOCK, 1)
+    return (1, 1)
+
+
 def wrap_for_pruning(clip_model, sparsity, total_steps):
     """A clone of ``clip_model`` with prunable layers wrapped (weights carried over)."""
     end = max(1, int(total_steps) - 1)
@@ -44,7 +67,8 @@ def wrap_for_pruning(clip_model, sparsity, total_steps):
     def clone(layer):
         fresh = layer.__class__.from_config(layer.get_config())
         if prunable(layer):
-            return sparsity_api.prune_low_magnitude(fresh, pruning_schedule=schedule)
+            return sparsity_api.prune_low_magnitude(fresh, pruning_schedule=schedule,
+                                                    block_size=block_size(layer))
         return fresh
 
     with sparsity_api.prune_scope():
