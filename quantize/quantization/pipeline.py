@@ -291,12 +291,6 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
     return report
 
 
-def _predict_frames(frame_model, clips, batch=32):
-    flat = clips.reshape((-1,) + clips.shape[2:]).astype(np.float32)
-    parts = [np.asarray(frame_model(flat[i:i + batch], training=False)) for i in range(0, len(flat), batch)]
-    return np.concatenate(parts)
-
-
 def _edgetpu(stage, files):
     from edge.tflite_inspect import _plain_interpreter
     from quantize.quantization import edgetpu

@@ -210,7 +210,3 @@ def compose_clip(frame, head, config):
     features = frame(FoldTime(name="export_fold_time")(clip_input))
     outputs = head(UnfoldTime(config.clip_length, name="export_unfold_time")(features))
     return keras.Model(clip_input, outputs, name="clip_export")
-
-
-def head_has_lstm(head):
-    return any(isinstance(getattr(layer, "layer", layer), keras.layers.LSTM) for layer in head.layers)
