@@ -14,7 +14,7 @@ from quantize.quantization.convert import METHODS
 @click.option("--sparsity", type=float, default=None, help="Target sparsity for prune-qat [0.5].")
 @click.option("--epochs", type=int, default=None, help="Fine-tuning epochs for qat/prune-qat [1].")
 @click.option("--calibration", type=int, default=200, show_default=True,
-              help="Representative frames drawn from the training split.")
+              help="Representative frames: all frames of >= 16 whole training clips covering every class.")
 @click.option("--target", type=click.Choice(["cpu", "coral"]), default="cpu", show_default=True,
               help="coral: also an Edge TPU report (and compile if edgetpu_compiler is on PATH).")
 @click.option("--out", required=True, type=click.Path(), help="Output model directory.")

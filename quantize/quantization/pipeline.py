@@ -178,23 +178,27 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
     config = info.config
     T, H, W = config.clip_length, config.height, config.width
     warnings_list = []
-    from quantize.data.pipeline import representative_frames
-    frames = representative_frames(train.x, int(calibration), seed=seed)
-    if train.x.shape[0] * train.x.shape[1] < int(calibration) or int(calibration) < SMALL_CALIBRATION:
+    # One calibration set for every artifact: all frames of whole training clips spread over
+    # every action x identity stratum (at least CALIBRATION_CLIPS clips, enough clips for
+    # --calibration frames). frame.tflite is calibrated on these frames, head.tflite on the int8
+    # frame model's features of these clips and clip.tflite on these clips, so a tensor the
+    # converter calibrates (one QAT does not model, e.g. an SE conv's pre-swish output) gets the
+    # same range in frame.tflite and in clip.tflite: with frame and clip drawn apart, block1's
+    # SE reduce output had zero point -5 in one and -42 in the other.
+    wanted = max(CALIBRATION_CLIPS, int(np.ceil(int(calibration) / T)))
+    calib_index = calibration_clips(train, wanted, seed)
+    calib_clips = train.x[calib_index]
+    frames = calib_clips.reshape((-1, H, W, 3)).astype(np.float32)
+    if len(frames) < SMALL_CALIBRATION:
         warnings_list.append("calibration uses %d frames from %d training clips; fewer than %d "
-                             "frames gives noisy int8 ranges" % (
-                                 min(int(calibration), train.x.shape[0] * T), len(train),
-                                 SMALL_CALIBRATION))
+                             "frames gives noisy int8 ranges" % (len(frames), len(calib_index),
+                                                                 SMALL_CALIBRATION))
     report = {"run": os.path.abspath(run_dir), "data": os.path.abspath(data_dir), "method": method,
               "sparsity": sparsity, "target": target, "epochs": epochs if method in ("qat", "prune-qat") else 0,
-              "calibration_frames": int(calibration), "train_clips": len(train), "test_clips": len(test),
+              "calibration_frames": int(len(frames)), "calibration_clips": int(len(calib_index)),
+              "train_clips": len(train), "test_clips": len(test),
               "parameters": model.parameter_counts()}
     metrics = {"float_keras": score(config, _predict(model.clip, test.x), test.targets)}
-    # Clips for the clip-level int8 ranges (QAT range start, head and clip calibration): at least
-    # CALIBRATION_CLIPS, spread over every action x identity stratum.
-    calib_index = calibration_clips(train, max(CALIBRATION_CLIPS, int(calibration) // T), seed)
-    calib_clips = train.x[calib_index]
-    report["calibration_clips"] = int(len(calib_index))
 
     frame_keras, head_keras, clip_keras = model.frame, model.head, model.clip
     head_source = "float"
