@@ -25,7 +25,7 @@ def _banner(text):
     click.echo("\n== %s" % text)
 
 
-def make_demo_video(data_dir, out_path, seed=1, clips_per_action=1, frames=15, size=(100, 100)):
+def make_demo_video(out_path, seed=1, clips_per_action=1, frames=15, size=(100, 100)):
     """Synthesise fresh clips (a seed the training set never used) and join them into one video.
 
     Returns the per-frame ground truth so windows from the stream can be scored.
@@ -157,7 +157,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
 
     _banner("5/5 streaming an unseen video through the device runtime")
     t0 = time.time()
-    _, truth = make_demo_video(data_dir, demo, seed=seed + 1000, frames=settings["clip_length"],
+    _, truth = make_demo_video(demo, seed=seed + 1000, frames=settings["clip_length"],
                                size=settings["size"])
     stream = stream_video(models_dir, demo, truth, stride=5, clip_frames=settings["clip_length"])
     steps.append(("stream", time.time() - t0,
