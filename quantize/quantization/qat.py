@@ -36,12 +36,13 @@ class QATModels:
     head: "keras.Model"
 
 
-def annotate(model, keep_float=()):
+def annotate(model, keep_float=(), preserve_sparsity=False):
     """A clone of ``model`` with every layer annotated for QAT (edgekit's configs where needed),
-    except the LSTM and the layers named in ``keep_float``."""
+    except the LSTM and the layers named in ``keep_float``. ``preserve_sparsity`` for prune-qat
+    (see :func:`configs.custom_config`)."""
 
     def clone(layer):
-        config = configs.custom_config(layer)
+        config = configs.custom_config(layer, preserve_sparsity)
         fresh = layer.__class__.from_config(layer.get_config())
         if (isinstance(layer, keras.layers.InputLayer) or configs.leave_float(layer)
                 or layer.name in keep_float):
@@ -69,8 +70,10 @@ def apply_qat(clip_model, scheme=None, frozen_float=()):
     and are not trained: they are exported as calibrated int8 from their float weights.
     """
     frozen_float = set(frozen_float)
+    preserve_sparsity = isinstance(
+        scheme, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme)
     with quantize_scope():
-        annotated = annotate(clip_model, frozen_float)
+        annotated = annotate(clip_model, frozen_float, preserve_sparsity)
         try:
             if scheme is None:
                 qat = qkeras.quantize_apply(annotated)
