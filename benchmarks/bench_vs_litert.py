@@ -12,8 +12,9 @@ alike,
   results to 0.01 ms),
 
 and prints both medians, the difference and whether it is within the 5 % target. Models the
-LiteRT tool cannot load (2.3.0 refuses models with variable tensors, i.e. our LSTM head and the
-clip model: "Variable tensors not yet supported") are reported as such, with no number.
+LiteRT tool cannot load (2.3.0 refuses models with variable tensors, e.g. a head or clip model
+with a fused UNIDIRECTIONAL_SEQUENCE_LSTM: "Variable tensors not yet supported"; edgekit's
+unrolled LSTM has none) are reported as such, with no number.
 
     python benchmarks/bench_vs_litert.py                      # builds EfficientNet-B3 int8 models
     python benchmarks/bench_vs_litert.py --model quickstart/models --threads 2

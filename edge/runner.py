@@ -12,11 +12,11 @@ tables and output buffers. Per frame there is no allocation beyond the small vie
 interpreter API hands out (``interpreter.tensor(i)()``); those views are dropped before the next
 ``invoke()``, which the interpreter insists on.
 
-The head is reset before every window: the int8 LSTM the converter emits
-(UNIDIRECTIONAL_SEQUENCE_LSTM) keeps its hidden and cell state in *variable* tensors that persist
-across ``invoke()`` calls, so without ``reset_all_variables()`` a window's outputs would depend on
-the windows (and other regions) run before it; the clip model, trained and evaluated per clip,
-always starts from a zero state. The reset zeroes a few small tensors (~1 us).
+Windows are independent, as in the clip model (trained and evaluated per clip, always from a
+zero LSTM state). ``edgekit quantize`` unrolls the LSTM, so its head holds no state between
+``invoke()`` calls; a head converted with the fused UNIDIRECTIONAL_SEQUENCE_LSTM keeps hidden and
+cell state in *variable* tensors, which would leak from one window (and region) into the next,
+so the runner resets them before every window anyway (~1 us; nothing to do for unrolled heads).
 
 Targets: the frame model runs on ``device`` (with ``frame_edgetpu`` on a Coral); the head stays
 on the CPU, because its LSTM and attention do not map to the Edge TPU and it is small.
@@ -200,7 +200,7 @@ class StreamingRunner(object):
         ring.ordered_into(view[0])
         del view
         t0 = time.perf_counter()
-        self.head_interpreter.reset_all_variables()  # zero LSTM state: windows are independent
+        self.head_interpreter.reset_all_variables()  # fused-LSTM heads: zero their state
         self.head_interpreter.invoke()
         self._last_head_s = time.perf_counter() - t0
         tasks = {}

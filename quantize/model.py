@@ -120,7 +120,13 @@ def _spatial_block(grid, steps, h, w, c, widths):
 def _temporal_block(grid, steps, h, w, c, widths):
     x = layers.AveragePooling2D(pool_size=(1, h * w), name="temporal_frame_pool")(grid)
     x = layers.Reshape((steps, c), name="temporal_frame_features")(x)
-    x = layers.LSTM(widths.lstm_units, return_sequences=True, name="temporal_lstm")(x)
+    # unroll: T is static and small, so the LSTM is built as T explicit steps. It computes the
+    # same numbers, but the converter then emits plain FULLY_CONNECTED/LOGISTIC/TANH/MUL ops that
+    # XNNPACK runs, instead of the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM, whose reference kernel
+    # cost 2.0 ms of a 2.0 ms EfficientNet-B3 head (unrolled: 0.4 ms), and that head runs once per
+    # decision on the camera (benchmarks/bench_streaming.py).
+    x = layers.LSTM(widths.lstm_units, return_sequences=True, unroll=True,
+                    name="temporal_lstm")(x)
     x = additive_self_attention(x, widths.attention_units, "temporal_attention")
     mean = layers.GlobalAveragePooling1D(name="temporal_mean")(x)
     peak = layers.GlobalMaxPooling1D(name="temporal_max")(x)

@@ -209,10 +209,10 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         metrics["fake_quant_keras"] = score(config, _predict(models.clip, test.x), test.targets)
         frame_keras = models.frame
         head_keras = float_copy.head
-        head_source = ("calibrated int8: the head's LSTM cannot be converted from a QAT graph "
-                       "to the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (the converter emits a "
-                       "WHILE loop), so the head stays float and frozen while the frame is "
-                       "QAT-fine-tuned, and is calibrated on the int8 frame model's features")
+        head_source = ("calibrated int8: tfmot cannot model the int8 tensors inside the "
+                       "head's LSTM (gate pre-activations, cell state), so the head stays float "
+                       "and frozen while the frame is QAT-fine-tuned, and is calibrated on the "
+                       "int8 frame model's features")
         clip_keras = qat.compose_clip(frame_keras, head_keras, config)
     report["head_quantization"] = head_source if method in ("qat", "prune-qat") else (
         "calibrated int8" if method == "ptq" else method)

@@ -28,8 +28,9 @@ class Model:
         return self.inputs[self.input_name]
 
     def __call__(self, value):
-        # The head's LSTM keeps its state in variable tensors between invokes: every clip is
-        # independent, so start each one from zero as the device runner does.
+        # Every clip is independent. An unrolled LSTM (what quantize.model builds) keeps no state
+        # between invokes; a fused one keeps it in variable tensors: zero them, as the device
+        # runner does.
         self.interpreter.reset_all_variables()
         detail = self.input_detail
         value = np.asarray(value)
