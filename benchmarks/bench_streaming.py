@@ -23,24 +23,21 @@ from ``quantize.quantization.artifacts.build_manifest``. That takes ~5-10 minute
     python benchmarks/bench_streaming.py --model /tmp/b3 --repeats 9
     python benchmarks/bench_streaming.py --backbone test_tiny --size 32   # quick smoke run
 
-Measured (2-core shared x86 VM, threads=1, EfficientNet-B3 swim MTDNN, T=15, VGA frames;
-``--model DIR --repeats 5``, five runs, CPU-time medians; each run's figure in brackets):
+Measured (2-core shared x86 VM, AMD EPYC, 1 MiB L2 per core, threads=1, EfficientNet-B3 swim
+MTDNN, T=15, VGA frames; ``--keep DIR --repeats 5``, CPU-time medians):
 
-- frame invoke F 3.26-3.39 ms, head invoke H 2.15-2.34 ms, clip invoke 42.8-44.4 ms;
-- (a) 1/7.2 [1/7.2, 1/7.1, 1/7.1, 1/7.0, 1/7.2]: missed, and unreachable with this head: even a
-  zero-overhead runner gives (F + H) / clip = 1/7.8-1/8.0, because H = 0.65 F and the clip model
-  runs its 15 frames batched at F' = 2.7 ms each (vs F = 3.3 ms one at a time). With H = 0 the
-  ratio would be F / clip = 1/12.8-1/13.1, so 1/12 needs H <= ~0.1 ms and almost no overhead.
-  Head variants converted from the same network (CPU medians): int8 2.16 ms, of which the
-  temporal branch (int8 UNIDIRECTIONAL_SEQUENCE_LSTM + attention) 1.96 ms and the spatial branch
-  0.13 ms; the same head in fp32 0.96 ms, dynamic-range (int8 weights, float activations) 0.17 ms.
-  A dynamic-range head would give ~(3.3 + 0.17 + 0.3) / 43 = ~1/11.4: the closest reachable.
-- (b) 10.2 % [9.6, 10.4, 10.6, 10.2, 10.0]: at the 10 % line. The runner's own work is 0.26 ms
-  per VGA frame (0.23 ms resize with resize="fast", was ~1 ms of CPU with one INTER_AREA pass,
-  which measured 11.0-11.6 % before the buffer-decode model and 17.8 % under load; 28 us of Python
-  and copies); the rest is invoke() running slower after the frame has passed through the cache
-  than in the back-to-back raw loop. A camera sending 320x240 or an ROI removes most of it.
-- (c) 118.2-118.4 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
+- frame invoke F 3.35 ms, head invoke H 1.30 ms, clip invoke 42.3 ms, preprocess 0.33 ms;
+- (a) 1/8.2: missed. The LSTM is unrolled (quantize.model), so the int8 head runs as XNNPACK
+  FULLY_CONNECTED/LOGISTIC/TANH/MUL ops: 0.44 ms back to back, but 1.0-1.3 ms right after the
+  frame model, which has evicted the head's 3.5 MB of int8 weights (2 M of them in the two
+  1024-wide task Dense layers the seed prescribes) from the 1 MiB L2: touching 2 MB between head
+  invokes costs 0.50 ms, 16 MB 1.08 ms. The fused UNIDIRECTIONAL_SEQUENCE_LSTM head it replaced
+  cost 2.0 ms either way (ratio 1/7.7). The bound: the clip model runs its 15 frames batched at
+  F' = (clip - H) / T = 2.73 ms each against F = 3.35 ms one at a time, so even a free head and
+  a free runner give F / clip = 1/12.6; 1/12 leaves H + runner <= 0.08 ms.
+- (b) 9.8 %: met (runner 5.13 ms vs raw invoke() 4.68 ms per frame; most of it is the VGA
+  resize, 0.33 ms with resize="fast").
+- (c) 113.7 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
 """
 
 import argparse

@@ -20,13 +20,12 @@ each gets the config that mirrors what the TFLite converter will do with that la
   EfficientNet's and the MBConv backbones' ``*se_reduce``/``*se_expand``) ->
   :class:`SqueezeExciteConvQuantizeConfig`: the kernel per-tensor instead of tfmot's per-channel
   Conv2D default, the activation as tfmot's registry does it (see that class for why).
-* ``LSTM``: TFLite fuses it into UNIDIRECTIONAL_SEQUENCE_LSTM whose int8 kernel has a dozen
-  internal intermediates (gate pre-activations, cell state in int16) that tfmot cannot model; the
-  converter calibrates those from the representative data. A fake-quant on the LSTM's output
-  breaks the conversion ("quantization parameters violate the same scale constraint" on the
-  fused op's transpose), and wrapping it at all stops the converter from recognising the Keras
-  LSTM (it emits a WHILE loop instead of the fused op). So the LSTM is left *unannotated*
-  (:func:`leave_float`) and is *calibrated* int8 — reported as such by :func:`qat_coverage`.
+* ``LSTM``: unrolled (:mod:`quantize.model`), it becomes T steps of FULLY_CONNECTED, SPLIT,
+  LOGISTIC/TANH and MUL/ADD, a dozen int8 intermediates per step (gate pre-activations, cell
+  and hidden state) inside one Keras layer, which tfmot's registry has no config for (its RNN
+  support is commented out) and a layer-level config cannot reach. So the LSTM is left
+  *unannotated* (:func:`leave_float`) and its tensors are *calibrated* by the converter from the
+  representative data — reported as such by :func:`qat_coverage`.
 
 A BatchNormalization directly after Conv2D/DepthwiseConv2D/Dense is left to tfmot (it folds it);
 giving it a custom config would stop the fold and model a graph TFLite never runs.
@@ -291,7 +290,7 @@ def qat_coverage(model, calibrated=()):
             continue
         config = custom_config(layer)
         if isinstance(layer, layers.LSTM):
-            coverage[layer.name] = "calibrated (left unwrapped; the converter calibrates the fused LSTM)"
+            coverage[layer.name] = "calibrated (left unwrapped; the converter calibrates the LSTM's steps)"
         elif layer.name in calibrated:
             coverage[layer.name] = "calibrated (head: float and frozen during QAT)"
         elif config is None:
