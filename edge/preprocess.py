@@ -17,14 +17,16 @@ weighted-area path: ~1 ms of CPU per VGA frame, a fifth of the EfficientNet-B3 f
 invoke() and alone over the runner's 10 % overhead budget. An exact 2x2 INTER_AREA halving takes
 a SIMD fast path instead (~0.08 ms for VGA, ~0.02 ms for the next level), so with
 ``resize="fast"`` (the default) a large source is halved while both sides of the half stay at
-least the model input's (640x480 -> 320x240 -> 160x120, even sides only), then INTER_AREA-resized
-to the input (160x120 -> 100x100): ~0.2 ms in all. That is a box pyramid followed by an area
-resample at a ratio below 2, i.e. still an anti-aliasing area filter; its pixels differ from one
-INTER_AREA pass by a mean of ~0.7 levels (max 4 on a blurred-noise VGA frame), the difference
-between two equally valid downscalers, which the int8 network does not notice (the training
-clips' own resize depends on whatever size they were recorded at). Sources less than twice the
-input per side (e.g. a 150x150 lane ROI for a 100x100 model) get the single INTER_AREA pass,
-bit-identical to ``resize="area"``, which always does that.
+least the model input's (640x480 -> 320x240 -> 160x120, even sides only), then resized to the
+input (160x120 -> 100x100) bilinearly, which at a ratio below 2 per side reads every source pixel
+and so does not alias: ~0.09 ms for the two halvings and 0.02 ms for the last step, where
+INTER_AREA's generic path took 0.11 ms. That is a box pyramid followed by a bilinear resample,
+still an anti-aliasing downscaler; on a blurred-noise VGA frame its pixels differ from one
+INTER_AREA pass by a mean of ~0.5 levels (max 4; ending in INTER_AREA instead: 0.7), the
+difference between two equally valid downscalers, which the int8 network does not notice (the
+training clips' own resize depends on whatever size they were recorded at). When no halving
+applies (e.g. a 150x150 lane ROI for a 100x100 model, or an odd side) the source gets the single
+INTER_AREA pass, bit-identical to ``resize="area"``, which always does that.
 """
 
 import cv2
@@ -113,6 +115,7 @@ class Preprocessor(object):
         self._swapped = np.empty(shape, np.uint8)
         self._checked_shape = None
         self._halves = []  # buffers of the 2x2 halvings, sized at the first frame
+        self._last_filter = cv2.INTER_AREA  # of the step to the input size, set with _halves
 
     def __call__(self, frame, dst):
         """Write ``frame`` (uint8 H x W x 3) preprocessed into ``dst`` (height, width, 3)."""
@@ -128,7 +131,7 @@ class Preprocessor(object):
                            interpolation=cv2.INTER_AREA)
                 frame = half
             out = dst if last else self._resized
-            cv2.resize(frame, (self.width, self.height), dst=out, interpolation=cv2.INTER_AREA)
+            cv2.resize(frame, (self.width, self.height), dst=out, interpolation=self._last_filter)
             frame = out
         elif last:
             np.copyto(dst, frame)
@@ -152,4 +155,9 @@ class Preprocessor(object):
         if self.resize == "fast":
             self._halves = [np.empty((h, w, 3), np.uint8)
                             for h, w in halving_sizes(height, width, self.height, self.width)]
+        self._last_filter = cv2.INTER_AREA
+        if self._halves:
+            h, w = self._halves[-1].shape[:2]
+            if h < 2 * self.height and w < 2 * self.width:  # no source pixel skipped
+                self._last_filter = cv2.INTER_LINEAR
         self._checked_shape = frame.shape

@@ -21,10 +21,12 @@ def _reference(frame_bgr, roi=None):
         frame_bgr = frame_bgr[y:y + h, x:x + w]
     rgb = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2RGB)
     height, width = rgb.shape[:2]  # resize="fast": exact 2x2 halvings down to >= 20x16 first
+    last = cv2.INTER_AREA
     while height % 2 == 0 and width % 2 == 0 and height // 2 >= 16 and width // 2 >= 20:
         height, width = height // 2, width // 2
         rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-    return cv2.resize(rgb, (20, 16), interpolation=cv2.INTER_AREA)
+        last = cv2.INTER_LINEAR if height < 32 and width < 40 else cv2.INTER_AREA
+    return cv2.resize(rgb, (20, 16), interpolation=last)
 
 
 @pytest.mark.parametrize("dtype, scale, zero_point", [
@@ -122,9 +124,23 @@ def test_fast_resize_predecimates_large_frames_and_stays_close_to_area():
     half = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA)
     quarter = cv2.resize(half, (160, 120), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(fast, cv2.resize(quarter, (100, 100),
-                                                   interpolation=cv2.INTER_AREA))
+                                                   interpolation=cv2.INTER_LINEAR))
     diff = np.abs(fast.astype(np.int16) - area)
     assert 0 < diff.max() <= 6 and diff.mean() < 1.0
+
+
+def test_fast_resize_ends_in_area_when_the_halvings_leave_twice_the_input():
+    """Odd sides stop the halvings early (1000x750 -> 500x375); 500x375 -> 100x100 is more than
+    2x per side, where bilinear would skip source pixels: that last step stays INTER_AREA."""
+    spec, tensor = InputSpec(height=100, width=100), TensorSpec("f", [1, 100, 100, 3], "uint8",
+                                                                1.0, 0)
+    frame = cv2.resize(_vga(), (1000, 750))
+    fast = np.zeros((100, 100, 3), np.uint8)
+    Preprocessor(spec, tensor, resize="fast")(frame, fast)
+    half = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), (500, 375),
+                      interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(fast, cv2.resize(half, (100, 100),
+                                                   interpolation=cv2.INTER_AREA))
 
 
 def test_fast_resize_is_plain_area_for_small_sources_and_rois():
