@@ -122,9 +122,10 @@ def _temporal_block(grid, steps, h, w, c, widths):
     x = layers.Reshape((steps, c), name="temporal_frame_features")(x)
     # unroll: T is static and small, so the LSTM is built as T explicit steps. It computes the
     # same numbers, but the converter then emits plain FULLY_CONNECTED/LOGISTIC/TANH/MUL ops that
-    # XNNPACK runs, instead of the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM, whose reference kernel
-    # cost 2.0 ms of a 2.0 ms EfficientNet-B3 head (unrolled: 0.4 ms), and that head runs once per
-    # decision on the camera (benchmarks/bench_streaming.py).
+    # XNNPACK runs instead of the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM, whose kernel made the
+    # EfficientNet-B3 head cost 2.0 ms per window; unrolled it is 0.4-0.8 ms back to back and
+    # about 1 ms right after the frame model (benchmarks/bench_streaming.py). It runs once per
+    # decision on the camera.
     x = layers.LSTM(widths.lstm_units, return_sequences=True, unroll=True,
                     name="temporal_lstm")(x)
     x = additive_self_attention(x, widths.attention_units, "temporal_attention")
