@@ -9,8 +9,7 @@ from click.testing import CliRunner
 from edge.cli import main
 from edge.gallery import Gallery
 from edge.sources import FrameSource
-from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, IDENTITIES, VIDEO_FRAMES,  # noqa: F401
-                                 decode_all, edge_clips_dir, edge_model_dir, edge_video,
+from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, IDENTITIES, VIDEO_FRAMES, decode_all,
                                  make_frames, write_avi)
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from edge.errors import EdgekitError
 from edge.interpreter import make_interpreter, parse_device
-from tests.fixtures.edge import edge_model_dir  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.fixtures.edge import CLIP_LENGTH, VIDEO_FRAMES, edge_model_dir, edge_video  # noqa: F401
+from tests.fixtures.edge import CLIP_LENGTH, VIDEO_FRAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EDGE = os.path.join(ROOT, "edge")

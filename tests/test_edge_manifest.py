@@ -10,7 +10,7 @@ import pytest
 
 from edge.errors import EdgekitError
 from edge.manifest import Manifest
-from tests.fixtures.edge import CLIP_LENGTH, FEATURE_SHAPE, edge_model_dir  # noqa: F401
+from tests.fixtures.edge import CLIP_LENGTH, FEATURE_SHAPE
 
 
 @pytest.fixture()

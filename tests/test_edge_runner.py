@@ -14,9 +14,7 @@ from edge.interpreter import make_interpreter
 from edge.manifest import Manifest
 from edge.runner import StreamingRunner
 from edge.tflite_inspect import signature_indices
-from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, HEIGHT, TASKS, WIDTH,  # noqa: F401
-                                 decode_all, edge_model_dir, edge_model_dir_int8, edge_run_dir,
-                                 edge_swim_video, edge_video)
+from tests.fixtures.edge import ACTIONS, CLIP_LENGTH, HEIGHT, TASKS, WIDTH, decode_all
 
 
 def _rgb_input(frame_bgr, roi=None):

@@ -5,7 +5,7 @@ import pytest
 
 from edge.errors import EdgekitError
 from edge.sources import FrameSource, classify
-from tests.fixtures.edge import edge_video, make_frames, write_avi  # noqa: F401
+from tests.fixtures.edge import make_frames, write_avi
 
 
 def test_file_source_reads_every_frame_into_one_buffer(edge_video):

@@ -18,7 +18,6 @@ import pytest
 
 from edge.interpreter import make_interpreter
 from edge.manifest import Manifest
-from tests.fixtures.quantize import quantized  # noqa: F401  (fixture)
 
 INTEGER = ("ptq", "qat", "prune-qat")
 # Options per method: which run of the shared fixture each test uses.
@@ -29,7 +28,7 @@ OPTIONS = {
 }
 
 
-def _run(quantized, method):  # noqa: F811
+def _run(quantized, method):
     return quantized(method, **OPTIONS[method])
 
 
@@ -43,7 +42,7 @@ def _test_clips(run, count=6):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(OPTIONS))
-def test_method_end_to_end(quantized, method, tiny_swim_run):  # noqa: F811
+def test_method_end_to_end(quantized, method, tiny_swim_run):
     out, report = _run(quantized, method)
     expected = ["frame.tflite", "head.tflite", "manifest.json", "report.json", "report.txt"]
     if OPTIONS[method].get("clip_model"):
@@ -124,7 +123,7 @@ def test_float_methods_on_the_frame_model(method, tolerance, tiny_model, tiny_sw
 
 
 @pytest.mark.slow
-def test_frame_head_matches_clip(quantized, tiny_swim_run):  # noqa: F811
+def test_frame_head_matches_clip(quantized, tiny_swim_run):
     """The device's split path (frame per image, head per window) equals the one-file model."""
     from quantize.quantization import runner
 
@@ -140,7 +139,7 @@ def test_frame_head_matches_clip(quantized, tiny_swim_run):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_per_layer_error_is_reported(quantized):  # noqa: F811
+def test_per_layer_error_is_reported(quantized):
     _, report = _run(quantized, "ptq")
     rows = report["layer_errors"]
     assert rows and all({"op", "tensor", "snr_db", "mse"} <= set(r) for r in rows)
@@ -149,7 +148,7 @@ def test_per_layer_error_is_reported(quantized):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_prune_qat_reaches_target_sparsity_per_layer(quantized):  # noqa: F811
+def test_prune_qat_reaches_target_sparsity_per_layer(quantized):
     _, report = _run(quantized, "prune-qat")
     per_layer = report["sparsity_per_layer"]
     assert per_layer and "tiny_stem_conv" in per_layer
@@ -160,7 +159,7 @@ def test_prune_qat_reaches_target_sparsity_per_layer(quantized):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_qat_report_says_how_each_part_was_quantized(quantized):  # noqa: F811
+def test_qat_report_says_how_each_part_was_quantized(quantized):
     out, report = _run(quantized, "qat")
     assert "calibrated int8" in report["head_quantization"]
     assert report["calibrated_ranges"] > 10
@@ -219,7 +218,7 @@ def test_calibration_clips_cover_every_stratum():
 
 
 @pytest.mark.slow
-def test_interrupted_qat_fine_tuning_resumes(quantized):  # noqa: F811
+def test_interrupted_qat_fine_tuning_resumes(quantized):
     """Interrupted after epoch 1 of 2: --out was not created, OUT.partial held the checkpoint;
     --resume restored weights and optimizer and ran only epoch 2, then cleaned up."""
     out, report = _run(quantized, "qat")

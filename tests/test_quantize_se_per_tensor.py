@@ -12,7 +12,6 @@ import os
 import numpy as np
 import pytest
 
-from tests.fixtures.quantize import quantized  # noqa: F401  (fixture)
 
 SIZE = 32
 
@@ -102,7 +101,7 @@ def test_only_convs_on_a_1x1_map_without_batchnorm_are_se_convs():
 
 
 @pytest.mark.slow
-def test_pipeline_qat_frame_has_per_tensor_se_convs(quantized):  # noqa: F811
+def test_pipeline_qat_frame_has_per_tensor_se_convs(quantized):
     """The frame.tflite ``edgekit quantize --method qat`` writes (the run shared with
     tests/test_quantize_methods.py)."""
     out, report = quantized("qat", target="coral", interrupted=True)

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from tests.fixtures.edge import edge_model_dir, make_frames, write_avi  # noqa: F401
+from tests.fixtures.edge import make_frames, write_avi
 from tests.fixtures.mosquitto import Broker, Collector, free_port, make_certs
 from tests.fixtures.stall_http import StallingCamera
 
