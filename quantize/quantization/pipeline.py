@@ -137,7 +137,8 @@ def _fine_tuned(method, model, info, train, val, epochs, sparsity, work_dir, res
     if verbose:
         print("quantization-aware fine-tuning for %d epoch(s)" % epochs)
     extra["qat_history"] = finetune.fine_tune(models.clip, config, train, val, epochs, state, resume,
-                                              verbose=verbose)
+                                              verbose=verbose, keep_best=True)
+    extra["qat_kept_epoch"] = state.kept_epoch
     extra["qat_resumed_after_epoch"] = state.resumed_after
     extra["qat_optimizer_steps"] = state.optimizer_steps
     float_copy = build_mtdnn(config)
