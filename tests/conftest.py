@@ -8,4 +8,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 pytest_plugins = ["tests.fixtures.data", "tests.fixtures.runs", "tests.fixtures.mosquitto",
-                  "tests.fixtures.bench", "tests.fixtures.edge", "tests.fixtures.quantize"]
+                  "tests.fixtures.bench", "tests.fixtures.edge", "tests.fixtures.quantize",
+                  "tests.fixtures.sshd"]
