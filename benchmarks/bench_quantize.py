@@ -19,6 +19,11 @@ figures the issue's targets are stated in, on the run's held-out test split:
       ptq   raw  9198416 B (3.39x)  gzip  8068989 B (3.57x)  per-channel entries 109600
       qat   raw  8788840 B (3.55x)  gzip  7822592 B (3.68x)  per-channel entries 74240
 
+  The qat file is smaller because edgekit quantizes the squeeze-excitation convs per-tensor
+  (quantize.quantization.configs.SqueezeExciteConvQuantizeConfig): 35,360 fewer per-channel
+  entries (weight and bias scales of the SE convs' 17,680 output channels), 24 B each. PTQ
+  leaves every conv per-channel (the converter's choice).
+
   On the quickstart's run (mbconv_micro, 100x100, T=15, 48 test clips; a copy of
   QUICKSTART/run, ``--run COPY --epochs 2``; cells action / identity / rank-1):
 
@@ -29,13 +34,8 @@ figures the issue's targets are stated in, on the run's held-out test split:
 
   prune-qat gzip (frame+head) 0.64x of ptq, sparsity 0.500 on every pruned layer; with
   ``--epochs 5`` prune-qat's TFLite is 0.917 1.000 0.979. The one clip QAT's TFLite loses against
-  its fake-quant model is the int8 head's (its float copy on the same int8 features gets it right:
-  action 0.41/0.55 under the float head, 0.50/0.47 under the int8 one).
-
-  The qat file is smaller because edgekit quantizes the squeeze-excitation convs per-tensor
-  (quantize.quantization.configs.SqueezeExciteConvQuantizeConfig): 35,360 fewer per-channel
-  entries (weight and bias scales of the SE convs' 17,680 output channels), 24 B each. PTQ
-  leaves every conv per-channel (the converter's choice).
+  its fake-quant model is the int8 head's: the float head on the same int8 features gets it right
+  (action probabilities 0.41/0.55 under the float head, 0.50/0.47 under the int8 one).
 """
 
 import argparse
