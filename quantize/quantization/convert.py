@@ -38,10 +38,16 @@ def concrete_function(model, shape, input_name, output_name=None):
 
 
 def has_unrolled_lstm(model):
-    """True if ``model`` contains an LSTM built with ``unroll=True`` (what quantize.model builds)."""
+    """True if ``model`` contains an LSTM built with ``unroll=True`` (what quantize.model builds),
+    also inside nested models (the QAT export's clip model is frame and head models composed)."""
     from quantize.tf_compat import keras
 
-    return any(isinstance(layer, keras.layers.LSTM) and layer.unroll for layer in model.layers)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.LSTM) and layer.unroll:
+            return True
+        if isinstance(layer, keras.Model) and has_unrolled_lstm(layer):
+            return True
+    return False
 
 
 def _pinned(samples, pin_pixels):
