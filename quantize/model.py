@@ -125,8 +125,11 @@ def _temporal_block(grid, steps, h, w, c, widths):
     # XNNPACK runs instead of the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM, whose kernel made the
     # EfficientNet-B3 head cost 2.0 ms per window; unrolled it is 0.4-0.8 ms back to back and
     # about 1 ms right after the frame model (benchmarks/bench_streaming.py). It runs once per
-    # decision on the camera.
-    x = layers.LSTM(widths.lstm_units, return_sequences=True, unroll=True,
+    # decision on the camera. implementation=1: each gate is its own matmul (the kernel is split,
+    # a constant), where implementation 2 SPLITs one matmul's output: the MLIR quantizer left the
+    # first step's SPLIT in float in about one conversion in four, run to run, which the int8
+    # gate rejects. Same weights, same speed.
+    x = layers.LSTM(widths.lstm_units, return_sequences=True, unroll=True, implementation=1,
                     name="temporal_lstm")(x)
     x = additive_self_attention(x, widths.attention_units, "temporal_attention")
     mean = layers.GlobalAveragePooling1D(name="temporal_mean")(x)

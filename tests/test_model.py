@@ -128,13 +128,3 @@ def test_single_branch_variants_for_the_ablation(branches, present, absent):
     with pytest.raises(EdgekitError, match="branches must be one of"):
         build_mtdnn(config)
 
-
-def test_lstm_is_unrolled_and_found_through_nested_models(tiny):
-    """The converter picks its quantizer by has_unrolled_lstm: the head, the clip model and the
-    QAT export's clip (frame and head composed as nested models) hold the unrolled LSTM."""
-    from quantize.quantization.convert import has_unrolled_lstm
-    from quantize.quantization.qat import compose_clip
-
-    assert has_unrolled_lstm(tiny.clip) and has_unrolled_lstm(tiny.head)
-    assert not has_unrolled_lstm(tiny.frame)
-    assert has_unrolled_lstm(compose_clip(tiny.frame, tiny.head, tiny.config))

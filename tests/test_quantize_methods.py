@@ -67,6 +67,7 @@ def test_method_end_to_end(quantized, method, tiny_swim_run):
         # The LSTM is unrolled (quantize.model): plain ops XNNPACK runs, and no state kept
         # between invokes, instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in head.ops and "WHILE" not in head.ops
+        assert "SPLIT" not in head.ops  # implementation=1: one matmul per gate, no SPLIT
         assert {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL"} <= set(head.ops)
     else:
         assert frame.inputs[0].dtype == "float32"

@@ -37,19 +37,6 @@ def concrete_function(model, shape, input_name, output_name=None):
     return function.get_concrete_function()
 
 
-def has_unrolled_lstm(model):
-    """True if ``model`` contains an LSTM built with ``unroll=True`` (what quantize.model builds),
-    also inside nested models (the QAT export's clip model is frame and head models composed)."""
-    from quantize.tf_compat import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.LSTM) and layer.unroll:
-            return True
-        if isinstance(layer, keras.Model) and has_unrolled_lstm(layer):
-            return True
-    return False
-
-
 def _pinned(samples, pin_pixels):
     """Yield calibration samples; with ``pin_pixels`` the first one holds a 0 and a 255 so the
     uint8 input quantization is exactly scale 1, zero point 0 (pixels in, no rescale)."""
@@ -67,12 +54,6 @@ def convert(model, shape, input_name, method, samples=None, input_type="float32"
 
     ``samples`` (an iterable of single unbatched inputs) is the representative data set for the
     integer methods; ``input_type``/``output_type`` are uint8/int8/float32 for them.
-
-    Models with an unrolled LSTM (the head and the clip model, see :func:`has_unrolled_lstm`)
-    are quantized by TFLite's older calibrating quantizer: the MLIR one leaves the SPLIT of the
-    first step's gates (x0 W + b; the recurrent term is a folded zero) in float behind a
-    DEQUANTIZE in about one conversion in four, run to run on the same model and data, which the
-    int8 gate rightly rejects; ``experimental_new_quantizer = False`` quantized it every time.
     """
     function = concrete_function(model, shape, input_name, output_name)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
@@ -90,8 +71,6 @@ def convert(model, shape, input_name, method, samples=None, input_type="float32"
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.as_dtype(input_type)
         converter.inference_output_type = tf.as_dtype(output_type)
-        if has_unrolled_lstm(model):
-            converter.experimental_new_quantizer = False
     elif method != "fp32":
         raise ValueError("unknown method %r" % method)
     try:
