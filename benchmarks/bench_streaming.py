@@ -26,18 +26,18 @@ from ``quantize.quantization.artifacts.build_manifest``. That takes ~5-10 minute
 Measured (2-core shared x86 VM, AMD EPYC, 1 MiB L2 per core, threads=1, EfficientNet-B3 swim
 MTDNN, T=15, VGA frames; ``--keep DIR --repeats 5``, CPU-time medians):
 
-- frame invoke F 3.35 ms, head invoke H 1.30 ms, clip invoke 42.3 ms, preprocess 0.33 ms;
-- (a) 1/8.2: missed. The LSTM is unrolled (quantize.model), so the int8 head runs as XNNPACK
-  FULLY_CONNECTED/LOGISTIC/TANH/MUL ops: H is 1.30 ms right after the frame model, which has
-  evicted the head's 3.5 MB of int8 weights (2 M of them in the two 1024-wide task Dense layers
-  the seed prescribes) from the 1 MiB L2, and about a third of that back to back (printed
-  beside H). The fused UNIDIRECTIONAL_SEQUENCE_LSTM head it replaced cost 2.0 ms either way
-  (ratio 1/7.7). The bound: the clip model runs its 15 frames batched at
-  F' = (clip - H) / T = 2.73 ms each against F = 3.35 ms one at a time, so even a free head and
-  a free runner give F / clip = 1/12.6; 1/12 leaves H + runner <= 0.08 ms.
-- (b) 9.8 %: met (runner 5.13 ms vs raw invoke() 4.68 ms per frame; most of it is the VGA
-  resize, 0.33 ms with resize="fast").
-- (c) 113.7 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
+- frame invoke F 3.42 ms, head invoke H 1.45 ms (1.28 ms invoked again at once), clip invoke
+  42.9 ms, preprocess 0.21 ms per VGA frame;
+- (a) 1/8.0: missed. The LSTM is unrolled (quantize.model), so the int8 head runs as XNNPACK
+  FULLY_CONNECTED/LOGISTIC/TANH/MUL ops instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM, which
+  cost 2.0 ms per window (ratio 1/7.7). H is still large next to its work: the frame model's
+  9.2 MB of weights evict the head's 3.5 MB (2 M of them in the two 1024-wide task Dense layers
+  the seed prescribes) from the 1 MiB L2 before every window. The bound: the clip model runs its
+  15 frames batched at F' = (clip - H) / T = 2.76 ms each against F = 3.42 ms one at a time, so
+  even a free head and a free runner give F / clip = 1/12.6 (1/12.1 at --threads 2); 1/12 leaves
+  H + runner <= 0.04 ms.
+- (b) 8.9 %: met (runner 5.37 ms vs raw invoke() 4.93 ms per frame).
+- (c) 113.9 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
 """
 
 import argparse
