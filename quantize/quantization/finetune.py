@@ -108,8 +108,9 @@ def fine_tune(model, config, train, val, epochs, state, resume, batch_size=4, le
         else:
             done = 0
     state.resumed_after = done
-    if done >= epochs:
+    if done >= epochs:  # finished before: the checkpoint holds the weights it kept
         state.optimizer_steps = int(model.optimizer.iterations.numpy())
+        state.kept_epoch = saved.get("kept_epoch") if resume else None
         return {}
     data = make_dataset(train.x, training_targets(config, train.targets), batch_size, True, seed=seed)
     val_data = None
@@ -130,7 +131,11 @@ def fine_tune(model, config, train, val, epochs, state, resume, batch_size=4, le
                         verbose=2 if verbose else 0, callbacks=callbacks)
     state.optimizer_steps = int(model.optimizer.iterations.numpy())
     if keeper is not None:
+        # The last checkpoint must hold the kept weights, not the last epoch's, so a --resume
+        # after this phase finished (e.g. interrupted while converting) exports the same model.
         state.kept_epoch = keeper.kept_epoch
+        manager.save(checkpoint_number=int(epochs) + 1)
+        state.save(epochs, extra={"kept_epoch": keeper.kept_epoch})
         if verbose:
             print("kept the weights after epoch %d of %d (lowest validation loss %.4f)"
                   % (keeper.kept_epoch, epochs, keeper.best_loss))
