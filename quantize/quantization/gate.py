@@ -69,7 +69,9 @@ def float_ops(path_or_bytes):
 
 
 def check_int8(path_or_bytes, artifact):
-    """Raise EdgekitError naming the first op that stays float in an integer artifact."""
+    """Raise EdgekitError naming the first op that stays float in an integer artifact, or the
+    first op whose int32 bias is stored at another scale than its kernel reads it at."""
+    check_bias_scales(path_or_bytes, artifact)
     found = float_ops(path_or_bytes)
     culprits = [f for f in found if f[0] not in ("QUANTIZE", "DEQUANTIZE")] or found
     if culprits:
@@ -78,6 +80,24 @@ def check_int8(path_or_bytes, artifact):
         raise EdgekitError("%s is not int8-only: op %s stays float (%s)%s; %s"
                            % (artifact, name, why,
                               " (also: %s)" % ", ".join(others) if others else "", HINT))
+
+
+def check_bias_scales(path_or_bytes, artifact):
+    """Raise EdgekitError when a conv/FC bias scale is not input scale x weight scale (the op
+    would add a wrong bias; see :mod:`quantize.quantization.bias_scale`)."""
+    from quantize.quantization.bias_scale import mismatched
+
+    blob = path_or_bytes
+    if not isinstance(blob, (bytes, bytearray)):
+        with open(path_or_bytes, "rb") as handle:
+            blob = handle.read()
+    found = mismatched(blob)
+    if found:
+        first = found[0]
+        raise EdgekitError("%s has %d op(s) whose int8 bias is stored at another scale than the "
+                           "kernel reads it at (first: %s %s, recorded/expected %.3g); repair the "
+                           "model with quantize.quantization.bias_scale.repair"
+                           % (artifact, len(found), first.op, first.output, first.ratio))
 
 
 def conversion_error(exc, artifact, method):
