@@ -117,6 +117,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=2, help="QAT / pruning fine-tuning epochs.")
     parser.add_argument("--train-epochs", type=int, default=15)
     parser.add_argument("--backbone", default="test_tiny")
+    parser.add_argument("--weights", default=None,
+                        help="Backbone weights for the run trained here: 'imagenet' (downloads; "
+                             "needs internet) or a Keras .h5 file. With --backbone "
+                             "efficientnet_b3 this is how to see PTQ against QAT on a pretrained "
+                             "EfficientNet, which this offline project cannot (see the docstring).")
+    parser.add_argument("--clip", action="store_true",
+                        help="Also convert and score clip.tflite (the one-file model).")
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--clip-length", type=int, default=8)
     parser.add_argument("--calibration", type=int, default=200)
@@ -144,13 +151,14 @@ def main():
         run = os.path.join(work, "run")
         train(data, run, task="swim", backbone=args.backbone, size=(args.size, args.size),
               clip_length=args.clip_length, head_size="tiny", epochs=args.train_epochs,
-              batch_size=8, seed=0, verbose=0)
+              batch_size=8, seed=0, verbose=0, weights=args.weights)
     reports = {}
     for method in args.methods.split(","):
         reports[method] = quantize_run(run, os.path.join(work, method), method,
                                        sparsity=args.sparsity if method == "prune-qat" else None,
                                        epochs=args.epochs, calibration=args.calibration, verbose=0,
-                                       clip_model=False, layer_errors=False)
+                                       clip_model=args.clip and method != "fp32",
+                                       layer_errors=False)
     first = next(iter(reports.values()))
     print("run %s, %d held-out test clips; cells: action acc, identity acc, identity rank-1"
           % (run, first["test_clips"]))
@@ -164,6 +172,11 @@ def main():
         print("%-10s %-20s %-20s %-20s %9d %9d %9d %9d" % (
             method, _cell(m["float_keras"]), fq, _cell(m["tflite"]), art["frame"]["raw_bytes"],
             art["frame"]["gzip_bytes"], art["head"]["raw_bytes"], art["head"]["gzip_bytes"]))
+    for method, report in reports.items():
+        if "tflite_clip" in report["metrics"]:
+            print("%-10s TFLite clip.tflite: %s (biases re-quantized: %d)" % (
+                method, _cell(report["metrics"]["tflite_clip"]),
+                report["artifacts"]["clip"].get("biases_repaired", 0)))
     kept = ["%s after epoch %s" % (method, report["qat_kept_epoch"])
             for method, report in reports.items() if "qat_kept_epoch" in report]
     if kept:
@@ -183,5 +196,13 @@ def main():
     if args.b3:
         print_b3_sizes()
 
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from edge.errors import EdgekitError
+
+    try:
+        main()
+    except EdgekitError as exc:  # bad input or offline weights: one line, no traceback
+        sys.exit("error: %s" % exc)

@@ -58,9 +58,17 @@ def block_size(layer):
     return (1, 1)
 
 
-def wrap_for_pruning(clip_model, sparsity, total_steps):
-    """A clone of ``clip_model`` with prunable layers wrapped (weights carried over)."""
-    end = max(1, int(total_steps) - 1)
+RAMP_FRACTION = 2.0 / 3.0
+
+
+def wrap_for_pruning(clip_model, sparsity, total_steps, ramp_fraction=None):
+    """A clone of ``clip_model`` with prunable layers wrapped (weights carried over).
+
+    The sparsity ramps up over the first ``ramp_fraction`` of the steps and then holds, so the
+    pruned network trains at its final sparsity (with its mask fixed) before it is stripped.
+    """
+    ramp_fraction = RAMP_FRACTION if ramp_fraction is None else ramp_fraction
+    end = max(1, int(round(int(total_steps) * ramp_fraction)) - 1)
     schedule = sparsity_api.PolynomialDecay(initial_sparsity=0.0, final_sparsity=float(sparsity),
                                             begin_step=0, end_step=end, frequency=1)
 
