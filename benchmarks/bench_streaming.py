@@ -75,6 +75,7 @@ def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15
     from quantize.model import build_mtdnn
     from quantize.quantization import artifacts, gate
     from quantize.quantization import convert as conv
+    from quantize.quantization.batchnorm import rewrite
     from quantize.tf_compat import keras, tf
 
     keras.utils.set_random_seed(seed)
@@ -86,11 +87,13 @@ def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15
     feats = np.asarray(model.frame(frames, training=False))
     feature_shape = tuple(int(v) for v in feats.shape[1:])
     order = [np.roll(np.arange(T) % samples, k) for k in range(2)]
+    # The graphs quantize_run converts: standalone BNs as 1x1 depthwise convs.
+    head, clip = rewrite(model.head), rewrite(model.clip)
     specs = {
         "frame": (model.frame, (1, H, W, 3), "frame", frames, "uint8", "int8", "features"),
-        "head": (model.head, (1, T) + feature_shape, "features", [feats[o] for o in order],
+        "head": (head, (1, T) + feature_shape, "features", [feats[o] for o in order],
                  "int8", "float32", None),
-        "clip": (model.clip, (1, T, H, W, 3), "clip", [frames[o] for o in order], "uint8",
+        "clip": (clip, (1, T, H, W, 3), "clip", [frames[o] for o in order], "uint8",
                  "float32", None),
     }
     os.makedirs(directory, exist_ok=True)

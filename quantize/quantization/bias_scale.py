@@ -37,6 +37,7 @@ class Mismatch:
 
 
 def _model(blob):
+    import quantize.tf_compat  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow's first import)
     from tensorflow.lite.tools import flatbuffer_utils
 
     return flatbuffer_utils, flatbuffer_utils.read_model_from_bytearray(bytearray(blob))
