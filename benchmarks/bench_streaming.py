@@ -26,18 +26,18 @@ from ``quantize.quantization.artifacts.build_manifest``. That takes ~5-10 minute
 Measured (2-core shared x86 VM, AMD EPYC, 1 MiB L2 per core, threads=1, EfficientNet-B3 swim
 MTDNN, T=15, VGA frames; ``--keep DIR --repeats 5``, CPU-time medians):
 
-- frame invoke F 3.42 ms, head invoke H 1.45 ms (1.28 ms invoked again at once), clip invoke
-  42.9 ms, preprocess 0.21 ms per VGA frame;
-- (a) 1/8.0: missed. The LSTM is unrolled (quantize.model), so the int8 head runs as XNNPACK
+- frame invoke F 3.36 ms, head invoke H 1.39 ms (1.16 ms invoked again at once), clip invoke
+  42.1 ms, preprocess 0.21 ms per VGA frame;
+- (a) 1/8.2: missed. The LSTM is unrolled (quantize.model), so the int8 head runs as XNNPACK
   FULLY_CONNECTED/LOGISTIC/TANH/MUL ops instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM, which
   cost 2.0 ms per window (ratio 1/7.7). H is still large next to its work: the frame model's
   9.2 MB of weights evict the head's 3.5 MB (2 M of them in the two 1024-wide task Dense layers
   the seed prescribes) from the 1 MiB L2 before every window. The bound: the clip model runs its
-  15 frames batched at F' = (clip - H) / T = 2.76 ms each against F = 3.42 ms one at a time, so
-  even a free head and a free runner give F / clip = 1/12.6 (1/12.1 at --threads 2); 1/12 leaves
+  15 frames batched at F' = (clip - H) / T = 2.71 ms each against F = 3.36 ms one at a time, so
+  even a free head and a free runner give F / clip = 1/12.5 (1/12.1 at --threads 2); 1/12 leaves
   H + runner <= 0.04 ms.
-- (b) 8.9 %: met (runner 5.37 ms vs raw invoke() 4.93 ms per frame).
-- (c) 113.9 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
+- (b) 9.3 %: met (runner 5.14 ms vs raw invoke() 4.70 ms per frame).
+- (c) 110.8 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
 """
 
 import argparse

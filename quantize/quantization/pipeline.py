@@ -26,7 +26,7 @@ float 0.958 action / 1.0 identity; QAT had given TFLite 0.50 / 0.94):
   7 int8 levels. Those BNs are now 1x1 depthwise convs before calibration
   (:mod:`quantize.quantization.batchnorm`); the int8 head's largest action probability error
   went from 0.23 to 0.08 on the quickstart run.
-* in QAT's clip.tflite, 60 ops read biases recorded at 1/15 of the scale the kernel uses, so
+* in QAT's clip.tflite, 60 ops read biases recorded at ~1/15 of the scale the kernel uses, so
   clip.tflite and frame+head disagreed on identity by up to 0.7; the biases are re-quantized
   (:mod:`quantize.quantization.bias_scale`) and the int8 gate rejects any left.
 """
