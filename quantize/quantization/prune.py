@@ -8,8 +8,7 @@ dense; Dense kernels are pruned in blocks that stay contiguous in the TFLite fil
 the first two thirds of the pruning steps and then holds, so the network trains at its final
 sparsity before it is stripped (quickstart run, int8 action accuracy: 0.938 with the hold vs
 0.917 without at ``--epochs 2``; 0.958, the float model's, at ``--epochs 4``),
-``strip_pruning`` leaves plain layers
-with zeros in their kernels, and
+``strip_pruning`` leaves plain layers with zeros in their kernels, and
 ``Default8BitPrunePreserveQuantizeScheme`` keeps those zeros through QAT, so the int8 file
 compresses (gzip) by roughly the sparsity.
 """
@@ -65,13 +64,12 @@ def block_size(layer):
 RAMP_FRACTION = 2.0 / 3.0
 
 
-def wrap_for_pruning(clip_model, sparsity, total_steps, ramp_fraction=None):
+def wrap_for_pruning(clip_model, sparsity, total_steps, ramp_fraction=RAMP_FRACTION):
     """A clone of ``clip_model`` with prunable layers wrapped (weights carried over).
 
     The sparsity ramps up over the first ``ramp_fraction`` of the steps and then holds, so the
     pruned network trains at its final sparsity (with its mask fixed) before it is stripped.
     """
-    ramp_fraction = RAMP_FRACTION if ramp_fraction is None else ramp_fraction
     end = max(1, int(round(int(total_steps) * ramp_fraction)) - 1)
     schedule = sparsity_api.PolynomialDecay(initial_sparsity=0.0, final_sparsity=float(sparsity),
                                             begin_step=0, end_step=end, frequency=1)
