@@ -62,12 +62,13 @@ def _expected(subgraph, op):
     return inputs[2], x_scale[0] * w_scale
 
 
-def _walk(flatbuffer_utils, model):
+def _walk(model):
+    """(subgraph index, subgraph, op, op name, (bias tensor, expected scale)) per bias op."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     names = {getattr(schema.BuiltinOperator, n): n for n in dir(schema.BuiltinOperator)
              if not n.startswith("_")}
-    for subgraph in model.subgraphs:
+    for index, subgraph in enumerate(model.subgraphs):
         for op in subgraph.operators:
             code = model.operatorCodes[op.opcodeIndex]
             builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
@@ -76,14 +77,14 @@ def _walk(flatbuffer_utils, model):
             expected = _expected(subgraph, op)
             if expected is None:
                 continue
-            yield subgraph, op, names[builtin], expected
+            yield index, subgraph, op, names[builtin], expected
 
 
 def mismatched(blob):
     """The ops of TFLite model bytes whose bias scale is not input_scale * weight_scale."""
-    flatbuffer_utils, model = _model(blob)
+    _, model = _model(blob)
     found = []
-    for subgraph, op, name, (bias, scale) in _walk(flatbuffer_utils, model):
+    for _, subgraph, op, name, (bias, scale) in _walk(model):
         recorded = _scales(subgraph.tensors[bias])
         ratio = recorded / np.broadcast_to(scale, recorded.shape)
         if np.max(np.abs(ratio - 1.0)) > TOLERANCE:
@@ -97,12 +98,12 @@ def repair(blob):
     """(model bytes with every mismatched int32 bias re-quantized, number of biases repaired)."""
     flatbuffer_utils, model = _model(blob)
     wanted = {}  # (subgraph index, bias tensor) -> scale the reading ops agree on
-    for subgraph, op, _, (bias, scale) in _walk(flatbuffer_utils, model):
+    for index, subgraph, _, _, (bias, scale) in _walk(model):
         recorded = _scales(subgraph.tensors[bias])
         scale = np.broadcast_to(scale, recorded.shape).astype(np.float64)
         if np.max(np.abs(recorded / scale - 1.0)) <= TOLERANCE:
             continue
-        key = (model.subgraphs.index(subgraph), bias)
+        key = (index, bias)
         if key in wanted and np.max(np.abs(wanted[key] / scale - 1.0)) > TOLERANCE:
             raise EdgekitError("bias tensor %d is read at two different scales; this int8 model "
                                "cannot be repaired, use --method ptq" % bias)
