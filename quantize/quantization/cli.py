@@ -12,7 +12,7 @@ from quantize.quantization.convert import METHODS
 @click.option("--method", type=click.Choice(METHODS), required=True,
               help="fp32/fp16/dynamic (float references), ptq (calibrated int8), qat, prune-qat.")
 @click.option("--sparsity", type=float, default=None, help="Target sparsity for prune-qat [0.5].")
-@click.option("--epochs", type=int, default=None, help="Fine-tuning epochs for qat/prune-qat [1].")
+@click.option("--epochs", type=int, default=None, help="Fine-tuning epochs [qat 1, prune-qat 4].")
 @click.option("--calibration", type=int, default=200, show_default=True,
               help="Representative frames: all frames of >= 16 whole training clips covering every class.")
 @click.option("--target", type=click.Choice(["cpu", "coral"]), default="cpu", show_default=True,
