@@ -1,10 +1,19 @@
 """Per-task metrics from model outputs: the one scoring function for Keras, fake-quant and TFLite.
 
-Pure numpy (no TensorFlow), so the same code scores a Keras model on the host, a TFLite file run
-by the device runtime, and a benchmark's results brought back from a target.
+Pure numpy (no TensorFlow), and on the device side, so the same code scores a Keras model on the
+host (``edgekit eval``, ``edgekit train``, report.json), the TFLite files run by the device
+runtime (report.json, ``edgekit bench``) and a benchmark run on a board with no host package.
+
+Tasks are described by duck typing: anything with ``name``, ``kind`` ("classification" |
+"regression"), ``labels`` and ``embedding_output`` (the name of its embedding output, or None):
+a ``quantize.config.TaskSpec`` as it is, or :func:`manifest_tasks` of a device manifest.
 """
 
+from collections import namedtuple
+
 import numpy as np
+
+ScoredTask = namedtuple("ScoredTask", "name kind labels embedding_output")
 
 
 def confusion_matrix(truth, predicted, num_classes):
@@ -37,20 +46,30 @@ def rank1(embeddings, identities):
     return float(np.mean(identities[np.argmax(similarity, axis=1)] == identities))
 
 
+def manifest_tasks(manifest):
+    """The scored tasks of a device manifest (``edge.manifest.Manifest``): its classification
+    and regression tasks, each with the embedding output that belongs to it, if any."""
+    outputs = {t.name for t in manifest.tasks}
+    return [ScoredTask(t.name, t.kind, list(t.labels),
+                       t.name + "_embedding" if t.name + "_embedding" in outputs else None)
+            for t in manifest.tasks if t.kind in ("classification", "regression")]
+
+
 def score(config, outputs, targets):
     """Metrics per task of ``config`` from ``outputs`` (name -> array) against ``targets``.
 
+    ``config``: a model config (its ``tasks``) or a list of tasks (see the module docstring).
     Classification: accuracy, macro-F1, confusion matrix (rows truth, columns prediction) and,
     for a task with an embedding, leave-one-out rank-1. Regression: MAE and RMSE.
     """
     result = {}
-    for task in config.tasks:
+    for task in getattr(config, "tasks", config):
         predicted = np.asarray(outputs[task.name])
         truth = np.asarray(targets[task.name])
         count = int(len(truth))
         if task.kind == "classification":
             labels = np.argmax(predicted, axis=-1)
-            matrix = confusion_matrix(truth, labels, task.num_outputs)
+            matrix = confusion_matrix(truth, labels, len(task.labels))
             metrics = {
                 "accuracy": float(np.mean(labels == truth)) if count else float("nan"),
                 "macro_f1": macro_f1(matrix),
@@ -58,7 +77,7 @@ def score(config, outputs, targets):
                 "labels": list(task.labels),
                 "count": count,
             }
-            if task.embedding and task.embedding_output in outputs:
+            if task.embedding_output and task.embedding_output in outputs:
                 metrics["rank1"] = rank1(outputs[task.embedding_output], truth)
         else:
             error = predicted.reshape(-1).astype(np.float64) - truth.reshape(-1)

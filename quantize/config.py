@@ -145,7 +145,7 @@ def swim_config(backbone="efficientnet_b3", size=(100, 100), clip_length=15, act
 def face_config(backbone="efficientnet_b3", size=(198, 198), head_size="seed", weights=None,
                 backbone_options=None):
     """The UTKFace instance: one image (N = 1) -> age (MSE), gender (cross-entropy), race (squared hinge)."""
-    from quantize.data.utkface import GENDERS, RACES
+    from edge.data.utkface import GENDERS, RACES
 
     tasks = [
         TaskSpec("age", "regression", ["years"], "mse", weight=0.01),

@@ -33,7 +33,7 @@ def evaluation_data(info, data_dir, split="auto"):
 
 def evaluate_run(run_dir, data_dir=None, split="auto", batch_size=16):
     """Load a run, score it on ``data_dir`` (default: its training folder) and return metrics."""
-    from quantize.metrics import score
+    from edge.metrics import score
     from quantize.runs import load_run_model
     from quantize.train import predict
 
@@ -54,7 +54,7 @@ def evaluate_run(run_dir, data_dir=None, split="auto", batch_size=16):
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_command(run_dir, data_dir, split, as_json):
     """Score a trained run per task: accuracy, macro-F1, confusion, rank-1, age MAE."""
-    from quantize.metrics import format_table
+    from edge.metrics import format_table
 
     result = evaluate_run(run_dir, data_dir, split)
     if as_json:

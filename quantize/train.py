@@ -159,7 +159,7 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
     # TensorFlow loads only now, after everything the user could have got wrong was checked.
     from quantize.data.pipeline import make_dataset
     from quantize.distribute import make_strategy
-    from quantize.metrics import score
+    from edge.metrics import score
     from quantize.model import build_mtdnn
     from quantize.tf_compat import keras
 
@@ -283,7 +283,7 @@ def train_command(task, data_dir, out, backbone, backbone_option, weights, size,
                   head_size, epochs, batch_size, learning_rate, patience, loss_weight, seed, strategy,
                   no_augment, branches, resume):
     """Train the multi-task network on a data folder into a run directory."""
-    from quantize.metrics import format_table
+    from edge.metrics import format_table
 
     metrics = train(data_dir, out, task, backbone, parse_size(size) if size else None, clip_length, stride,
                     epochs, batch_size, learning_rate, patience, head_size, weights,

@@ -1,4 +1,4 @@
-"""quantize.data.clips: labels.json validation, clip-name parsing, scanning and loading."""
+"""edge.data.clips: labels.json validation, clip-name parsing, scanning and loading."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 
 from edge.errors import EdgekitError
 from edge.video import write_video
-from quantize.data.clips import ClipLabels, load_clips, parse_clip_name, scan_clip_folder
+from edge.data.clips import ClipLabels, load_clips, parse_clip_name, scan_clip_folder
 
 
 def test_parse_clip_name_good_and_bad():

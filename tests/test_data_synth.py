@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edge.errors import EdgekitError
-from quantize.data.clips import load_clips, scan_clip_folder
+from edge.data.clips import load_clips, scan_clip_folder
 from quantize.data.synth import synthesize_faces, synthesize_swimmers
-from quantize.data.utkface import load_faces, scan_utkface
+from edge.data.utkface import load_faces, scan_utkface
 
 
 def _load(folder, frames):

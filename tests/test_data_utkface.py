@@ -1,10 +1,10 @@
-"""quantize.data.utkface: file-name labels, scanning with malformed names, loading images."""
+"""edge.data.utkface: file-name labels, scanning with malformed names, loading images."""
 
 import numpy as np
 import pytest
 
 from edge.errors import EdgekitError
-from quantize.data.utkface import GENDERS, RACES, load_faces, parse_utkface_name, scan_utkface
+from edge.data.utkface import GENDERS, RACES, load_faces, parse_utkface_name, scan_utkface
 
 
 def test_parse_good_names():

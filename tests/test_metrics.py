@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from quantize.config import face_config, swim_config
-from quantize.metrics import confusion_matrix, format_table, macro_f1, rank1, score
+from edge.metrics import confusion_matrix, format_table, macro_f1, rank1, score
 
 
 def test_confusion_and_macro_f1_by_hand():

@@ -12,8 +12,8 @@ import click
 
 from edge.errors import EdgekitError
 from edge.video import read_clip
-from quantize.data.clips import LABELS_FILE, scan_clip_folder
-from quantize.data.utkface import GENDERS, RACES, parse_utkface_name, scan_utkface
+from edge.data.clips import LABELS_FILE, scan_clip_folder
+from edge.data.utkface import GENDERS, RACES, parse_utkface_name, scan_utkface
 
 
 def _parse_size(text):
