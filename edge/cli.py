@@ -25,8 +25,8 @@ COMMANDS = {
     "quantize": "quantize.quantization.cli:quantize_command",
     "run": "edge.run_cli:run_command",
     "enroll": "edge.run_cli:enroll_command",
-    "bench": "quantize.benchmark.cli:bench_command",
-    "devices": "quantize.benchmark.cli:devices_group",
+    "bench": "edge.bench.cli:bench_command",
+    "devices": "edge.bench.cli:devices_group",
     "serve": "edge.serve.cli:serve_command",
 }
 

@@ -6,6 +6,7 @@ Names are the *signature* keys (``action``, ``identity_embedding``), not the int
 (``StatefulPartitionedCall:1``), because only the signature keys survive reconversion.
 """
 
+import gzip
 import os
 
 import numpy as np
@@ -92,3 +93,14 @@ def describe_model(path, interpreter=None):
     return ModelFile(file=os.path.basename(os.fspath(path)), sha256=sha256_file(path),
                      size_bytes=os.path.getsize(path), inputs=inputs, outputs=outputs,
                      ops=op_names(interpreter))
+
+
+def sizes(path):
+    """Raw and gzip-compressed size: the gzip size is what pruning's zeros buy on the wire.
+
+    Used for report.json (``edgekit quantize``) and by ``edgekit bench`` on a board, so both
+    report the same figure for the same file.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return {"raw_bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}

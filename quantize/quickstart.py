@@ -31,7 +31,7 @@ def make_demo_video(out_path, seed=1, clips_per_action=1, frames=15, size=(100, 
     Returns the per-frame ground truth so windows from the stream can be scored.
     """
     from edge.video import read_clip, write_video
-    from quantize.data.clips import scan_clip_folder
+    from edge.data.clips import scan_clip_folder
     from quantize.data.synth import synthesize_swimmers
 
     clips_dir = os.path.join(os.path.dirname(out_path), "demo_clips")
@@ -81,8 +81,8 @@ def stream_video(model_dir, video, truth, stride, clip_frames):
 
 def benchmark(models_dir, bench_dir, verbose):
     """``edgekit bench --device cpu`` on the quickstart's artifacts; the figures for the summary."""
-    from quantize.benchmark.results import write_all
-    from quantize.benchmark.run import Progress, run_bench
+    from edge.bench.harness import Progress, run_bench
+    from edge.bench.report import write_all
 
     progress = Progress() if verbose else Progress(open(os.devnull, "w"))
     document = run_bench(["cpu"], [models_dir], progress=progress, command=["edgekit", "quickstart"])

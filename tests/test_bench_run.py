@@ -118,7 +118,7 @@ def test_local_bench_measures_every_artifact(local_run, bench_artifacts, tiny_sw
 def test_accuracy_is_computed_on_the_target_and_scored_with_the_eval_function(
         local_run, bench_artifacts, tiny_swim_run):
     from quantize.datasets import load_task_data
-    from quantize.metrics import score
+    from edge.metrics import score
     from quantize.runs import read_run
 
     out, _ = local_run

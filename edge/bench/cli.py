@@ -1,4 +1,9 @@
-"""``edgekit bench`` (with ``bench compare``) and ``edgekit devices list|check``."""
+"""``edgekit bench`` (with ``bench compare``) and ``edgekit devices list|check``.
+
+Device side (no TensorFlow): a board with ``pip install 'edgekit[device,bench]'`` runs
+``edgekit bench --device local`` on itself. The harness modules are imported when a command runs,
+so ``--help`` imports nothing but click.
+"""
 
 import datetime
 import json
@@ -24,16 +29,17 @@ class _BenchGroup(click.Group):
     """``edgekit bench [OPTIONS]`` runs the benchmark; ``edgekit bench compare A B`` compares."""
 
     def format_usage(self, ctx, formatter):
-        formatter.write_usage(ctx.command_path, "--device NAME [--model DIR ...] [OPTIONS] | "
-                                                "compare A B")
+        formatter.write_usage(ctx.command_path, "--device NAME [--model DIR|FILE.tflite ...] "
+                                                "[OPTIONS] | compare A B")
 
 
 @click.group("bench", cls=_BenchGroup, invoke_without_command=True)
 @click.option("--device", "device_names", multiple=True, metavar="NAME",
-              help="Target from devices.toml (cpu, jetson, coral, ...); repeat for several.")
+              help="Target from devices.toml (cpu, jetson, coral, ...), or 'local' (this "
+                   "machine; needs no devices.toml); repeat for several.")
 @click.option("--model", "models", multiple=True, type=click.Path(),
-              help="Model directory of 'edgekit quantize', or a folder of them; repeatable "
-                   "[default: ./quickstart/models].")
+              help="Model directory of 'edgekit quantize', a folder of them, or any .tflite "
+                   "file (timed alone: no accuracy); repeatable [default: ./quickstart/models].")
 @click.option("--data", "data_dir", type=click.Path(),
               help="Clip folder to measure accuracy on [default: the test split of the run in "
                    "each artifact's report.json].")
@@ -64,12 +70,14 @@ def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_s
                   min_seconds, warmup_seconds, stride, threads, camera, max_clips, out, as_json):
     """Measure size, latency, streaming cost, accuracy and op placement per target x artifact.
 
-    Writes results.json, results.csv, results.md and pareto.png into --out.
+    A plain .tflite file gets latency, size, op placement and memory (no manifest, so no
+    accuracy). Writes results.json, results.csv, results.md and pareto.png (with matplotlib)
+    into --out.
     """
     if ctx.invoked_subcommand is not None:
         return
-    from quantize.benchmark.results import markdown_table, write_all
-    from quantize.benchmark.run import Progress, run_bench
+    from edge.bench.harness import Progress, run_bench
+    from edge.bench.report import markdown_table, write_all
 
     if not device_names:
         raise EdgekitError("--device NAME is required (see 'edgekit devices list')")
@@ -102,8 +110,8 @@ def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_s
 @click.argument("b", type=click.Path())
 def compare_command(a, b):
     """Two benchmark runs (results.json or --out folders) side by side, with ratios B/A."""
-    from quantize.benchmark.compare import compare_table
-    from quantize.benchmark.results import load_results
+    from edge.bench.compare import compare_table
+    from edge.bench.report import load_results
 
     click.echo("A = %s\nB = %s\n" % (a, b))
     click.echo(compare_table(load_results(a), load_results(b)), nl=False)
@@ -123,11 +131,12 @@ _devices_option = click.option("--devices", "devices_file", type=click.Path(),
 @_devices_option
 def devices_list(devices_file):
     """Every target with how it is reached, threads, delegate, variant and power sampler."""
-    from edge.devices import default_devices_path, load_devices
+    from edge.bench.harness import load_targets
+    from edge.devices import default_devices_path
 
     path = devices_file or default_devices_path()
-    devices = load_devices(path)
-    click.echo("# %s" % path)
+    devices = load_targets(devices_file)
+    click.echo("# %s" % (path if os.path.isfile(path) else "no devices file (%s)" % path))
     for device in devices.values():
         click.echo(device.summary())
 
@@ -137,10 +146,11 @@ def devices_list(devices_file):
 @_devices_option
 def devices_check(name, devices_file):
     """Reachability, Python, numpy/OpenCV, TFLite runtime and delegate on a target (or all)."""
-    from edge.devices import get_device, load_devices
-    from quantize.benchmark.targets import check_device
+    from edge.bench.harness import load_targets
+    from edge.bench.remote import check_device
+    from edge.devices import get_device
 
-    devices = load_devices(devices_file)
+    devices = load_targets(devices_file, [name] if name else ())
     chosen = [get_device(devices, name, devices_file)] if name else list(devices.values())
     failed = []
     for device in chosen:

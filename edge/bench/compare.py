@@ -4,7 +4,7 @@ Records are matched by (target, artifact); when both runs hold exactly one recor
 compared even if the names differ (e.g. the same artifact on two targets).
 """
 
-from quantize.benchmark.evalset import headline
+from edge.bench.evalset import headline
 
 ROWS = [
     ("frame p50 (ms)", lambda r: (r.get("latency", {}).get(r.get("frame_role", "frame"))

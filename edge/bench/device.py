@@ -11,12 +11,14 @@ frame model), ``delegate`` (library path or null), ``delegate_name``, ``frame_ro
 frame_edgetpu), ``threads``, ``roles`` (models to time: frame role, head, clip), ``runs``,
 ``min_seconds``, ``max_seconds``, ``warmup_runs``, ``warmup_seconds``, ``stride``, ``fps``,
 ``pace_seconds``, ``camera`` ([height, width]), ``eval`` (npz with ``x`` uint8 (N, T, H, W, 3) RGB,
-or null), ``power`` (none | tegrastats), ``power_interval_ms``, ``seed``.
+or null), ``power`` (none | tegrastats), ``power_interval_ms``, ``seed``. A job with
+``model_file`` (a plain .tflite, no manifest) instead of ``model_dir`` is timed alone
+(:func:`run_file_job`): no roles, streaming, paced run or eval.
 
 OUT: ``{"artifact", "machine": sysinfo.machine_info(), "latency": {role: {...}}, "placement":
 {role: {...}}, "streaming": {...}, "paced": {...}, "eval_outputs": {output: [[...], ...]} | null,
 "power": {...} | null, "peak_rss_mb", "seconds"}``; the fields are documented in
-``quantize/benchmark/results.py`` (the host side that assembles results.json).
+``edge/bench/report.py`` (the harness side that assembles results.json).
 """
 
 import json
@@ -27,6 +29,7 @@ import traceback
 
 import numpy as np
 
+from edge.bench.evalset import clip_outputs
 from edge.bench.placement import op_details, placement
 from edge.bench.power import make_sampler, power_figures
 from edge.bench.stats import enough, summarize
@@ -108,8 +111,16 @@ def time_model(path, role, device="cpu", delegate=None, threads=None, runs=50, m
                "warmup": dict(summarize(warm), seconds=sum(warm) / 1e3),
                "seconds": wall}
     latency.update(summarize(times))
+    latency["inputs"], latency["outputs"] = (
+        _io(interpreter.get_input_details()), _io(interpreter.get_output_details()))
     del interpreter
     return latency, where, samples
+
+
+def _io(details):
+    """[{name, shape, dtype}] of model inputs or outputs: what a plain .tflite takes and gives."""
+    return [{"name": str(d["name"]), "shape": [int(v) for v in d["shape"]],
+             "dtype": np.dtype(d["dtype"]).name} for d in details]
 
 
 def camera_frames(height, width, count=8, seed=0):
@@ -204,19 +215,6 @@ def paced_run(runner, frames, fps, seconds):
             "stride": runner.stride}
 
 
-def eval_outputs(runner, clips):
-    """Head outputs (dequantized, float) per clip, keyed by head output name."""
-    outputs = {}
-    for clip in clips:
-        result = runner.run_clip(clip, source_order="RGB")
-        if result is None:
-            raise EdgekitError("clip of %d frames gave no decision (model T=%d)"
-                               % (len(clip), runner.clip_length))
-        for name, task in result.tasks.items():
-            outputs.setdefault(name, []).append([float(v) for v in task.values])
-    return outputs
-
-
 def run_job(job):
     from edge.manifest import Manifest
     from edge.runner import StreamingRunner
@@ -268,22 +266,58 @@ def run_job(job):
         with np.load(job["eval"]) as data:
             clips = data["x"]
         progress("%s: accuracy on %d eval clips" % (name, len(clips)))
-        result["eval_outputs"] = eval_outputs(runner, clips)
+        result["eval_outputs"] = clip_outputs(runner, clips)
     del runner
     result["peak_rss_mb"] = peak_rss_mb()
     # the device side must never pull in TensorFlow (it would not exist on a camera)
-    result["machine"]["tensorflow_modules"] = sorted(
-        m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
+    result["machine"]["tensorflow_modules"] = _tensorflow_modules()
     result["seconds"] = time.perf_counter() - started
     return result
 
 
+def run_file_job(job):
+    """One plain .tflite (``job["model_file"]``, no manifest): latency, placement, memory.
+
+    No streaming figures and no accuracy (there is no manifest to say what the model's inputs
+    and outputs mean). ``rss_before_load_mb`` is the peak RSS before the model is loaded (Python,
+    numpy, OpenCV and the runtime), so ``peak_rss_mb`` minus it is what the model added.
+    """
+    started = time.perf_counter()
+    path = job["model_file"]
+    if not os.path.isfile(path):
+        raise EdgekitError("%s does not exist on the target" % path)
+    from edge.interpreter import interpreter_module
+
+    interpreter_module()  # the runtime library is loaded before the baseline, not counted in it
+    before = peak_rss_mb()
+    sampler = make_sampler(job.get("power"), job.get("power_interval_ms", 100))
+    progress("%s: latency (>= %d runs and >= %.1f s)" % (job["artifact"], job["runs"],
+                                                          job["min_seconds"]))
+    latency, where, samples = time_model(
+        path, "model", device=job.get("device", "cpu"), delegate=job.get("delegate"),
+        threads=job.get("threads"), runs=job["runs"], min_seconds=job["min_seconds"],
+        max_seconds=job.get("max_seconds", 150.0), warmup_runs=job.get("warmup_runs", 1),
+        warmup_seconds=job.get("warmup_seconds", 0.5), seed=job.get("seed", 0),
+        sampler=sampler, delegate_name=job.get("delegate_name", "XNNPACK"))
+    result = {"artifact": job["artifact"], "machine": machine_info(),
+              "latency": {"model": latency}, "placement": {"model": where}, "power": None,
+              "rss_before_load_mb": before, "peak_rss_mb": peak_rss_mb()}
+    if samples is not None:
+        result["power"] = power_figures(samples, latency["mean_ms"], job.get("power"))
+    result["machine"]["tensorflow_modules"] = _tensorflow_modules()
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _tensorflow_modules():
+    """Loaded TensorFlow/Keras modules: the device side must never pull them in."""
+    return sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
+
+
 def write_json_atomic(path, data):
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
-    with open(tmp, "w") as handle:
-        json.dump(data, handle)
-    os.replace(tmp, path)
+    from edge.manifest import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data))
 
 
 def main(argv=None):
@@ -295,7 +329,7 @@ def main(argv=None):
     try:
         with open(job_path) as handle:
             job = json.load(handle)
-        result = run_job(job)
+        result = run_file_job(job) if job.get("model_file") else run_job(job)
     except EdgekitError as exc:
         progress("error: %s" % exc)
         write_json_atomic(out_path, {"error": str(exc)})

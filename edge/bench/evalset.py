@@ -1,12 +1,16 @@
-"""The eval set of a benchmark: which clips the target runs, and scoring its outputs on the host.
+"""The accuracy half of a benchmark: which clips the target runs, its outputs, their scores.
 
-The target only runs the models (``edge.bench.device``) and returns the head outputs per clip; the
-host scores them with :func:`quantize.metrics.score`, the function ``edgekit eval`` and
-``edgekit quantize`` use, so a benchmark's accuracy is comparable with theirs.
+One scoring path: the target runs the clips through :meth:`edge.runner.StreamingRunner.run_clip`
+(:func:`clip_outputs`, inside ``edge.bench.device``) and the outputs are scored with
+:func:`edge.metrics.score`, the function ``edgekit eval`` and ``edgekit train`` use. ``edgekit
+quantize`` scores the TFLite files it writes for report.json with the same two calls
+(:func:`score_model_dir`), so report.json's ``tflite`` figures and a benchmark's accuracy are
+the same computation, on the workstation or on the board.
 
 Which clips: ``--data DIR`` (every usable clip of the folder), else the test split of the run the
 artifact was quantized from (``report.json`` names the run and its data folder; the split is the
-one stored in the run), else none (accuracy is then absent, with the reason).
+one stored in the run's ``run.json``), else none (accuracy is then absent, with the reason).
+Everything here is TensorFlow-free and reads the folders with :mod:`edge.data`.
 """
 
 import json
@@ -23,27 +27,11 @@ from edge.errors import EdgekitError
 @dataclass
 class EvalSet:
     key: tuple
-    config: object            # quantize.config.ModelConfig (tasks for scoring)
+    tasks: list               # edge.metrics.ScoredTask per scored task
     x: np.ndarray             # uint8 (N, T, H, W, 3) RGB
     targets: Dict[str, np.ndarray]
     names: List[str]
     source: str
-
-
-def config_from_manifest(manifest):
-    """A :class:`quantize.config.ModelConfig` with the manifest's tasks (for scoring only)."""
-    from quantize.config import ModelConfig, TaskSpec
-
-    outputs = {t.name for t in manifest.tasks}
-    tasks = []
-    for task in manifest.tasks:
-        if task.kind == "classification":
-            tasks.append(TaskSpec(task.name, "classification", list(task.labels), "crossentropy",
-                                  embedding=(task.name + "_embedding") in outputs))
-        elif task.kind == "regression":
-            tasks.append(TaskSpec(task.name, "regression", ["value"], "mse"))
-    return ModelConfig(manifest.name, manifest.backbone, manifest.clip_length,
-                       manifest.input.height, manifest.input.width, tasks)
 
 
 def _report(model_dir):
@@ -57,12 +45,20 @@ def _report(model_dir):
         return None
 
 
+def _load(manifest, data_dir, stride=1):
+    from edge.data.labelled import load_labelled
+
+    labels = {t.name: list(t.labels) for t in manifest.tasks if t.kind == "classification"}
+    return load_labelled(manifest.name, data_dir, manifest.clip_length,
+                         (manifest.input.height, manifest.input.width), labels, stride)
+
+
 def resolve(manifest, model_dir, data_dir=None, max_clips=None, cache=None):
     """(EvalSet, None) or (None, reason why there is no eval set)."""
-    from quantize.datasets import load_task_data
+    from edge.metrics import manifest_tasks
 
     cache = {} if cache is None else cache
-    config = config_from_manifest(manifest)
+    tasks = manifest_tasks(manifest)
     shape = (manifest.name, manifest.clip_length, manifest.input.height, manifest.input.width)
     if data_dir:
         data_dir = os.path.abspath(data_dir)
@@ -71,26 +67,26 @@ def resolve(manifest, model_dir, data_dir=None, max_clips=None, cache=None):
                                % data_dir)
         key = shape + (data_dir, None, max_clips)
         if key not in cache:
-            data = load_task_data(config, data_dir)
-            cache[key] = _limit(EvalSet(key, config, data.x, data.targets, data.names,
+            data = _load(manifest, data_dir)
+            cache[key] = _limit(EvalSet(key, tasks, data.x, data.targets, data.names,
                                         "all clips of %s" % data_dir), max_clips)
         return cache[key], None
     report = _report(model_dir)
     if not report or not report.get("data") or not report.get("run"):
         return None, "no --data and no report.json naming the run's data in %s" % model_dir
-    from quantize.runs import read_run
-    try:
-        info = read_run(report["run"])
-    except EdgekitError as exc:
-        return None, "the run of report.json is unreadable (%s); pass --data" % exc
-    test = info.splits.get("test") or []
+    from edge.data.labelled import read_split
+
+    split = read_split(report["run"])
+    if split is None:
+        return None, "the run %s of report.json is unreadable; pass --data" % report["run"]
+    test, stride = split
     if not test or not os.path.isdir(report["data"]):
         return None, "run %s has no test split or its data folder %s is gone; pass --data" % (
             report["run"], report["data"])
     key = shape + (os.path.abspath(report["data"]), tuple(test), max_clips)
     if key not in cache:
-        data = load_task_data(config, report["data"], info.clip_stride).select(test)
-        cache[key] = _limit(EvalSet(key, config, data.x, data.targets, data.names,
+        data = _load(manifest, report["data"], stride).select(test)
+        cache[key] = _limit(EvalSet(key, tasks, data.x, data.targets, data.names,
                                     "test split of run %s (%s)" % (report["run"],
                                                                    report["data"])), max_clips)
     return cache[key], None
@@ -111,19 +107,59 @@ def save(evalset, path):
     return path
 
 
-def score_outputs(evalset, outputs):
-    """Per-task metrics of the target's outputs ({output: [[...], ...]}), JSON-safe."""
-    from quantize.metrics import score
+def clip_outputs(runner, clips):
+    """Head outputs (dequantized, float) per clip, keyed by output name: {name: [[...], ...]}.
 
+    Every clip goes through :meth:`StreamingRunner.run_clip`, i.e. the preprocessing, frame
+    model, ring (with its requantization) and head the camera runs. Plain lists, so the target
+    can send them back as JSON.
+    """
+    outputs = {}
+    for clip in clips:
+        result = runner.run_clip(clip, source_order="RGB")
+        if result is None:
+            raise EdgekitError("clip of %d frames gave no decision (model T=%d)"
+                               % (len(clip), runner.clip_length))
+        for name, task in result.tasks.items():
+            outputs.setdefault(name, []).append([float(v) for v in task.values])
+    return outputs
+
+
+def as_arrays(tasks, outputs, count):
+    """{name: float32 array} of :func:`clip_outputs`, checked to cover ``tasks`` x ``count``."""
     arrays = {name: np.asarray(values, dtype=np.float32) for name, values in outputs.items()}
-    for task in evalset.config.tasks:
+    for task in tasks:
         if task.name not in arrays:
             raise EdgekitError("the target returned no output %r (it returned %s)"
                                % (task.name, ", ".join(sorted(arrays))))
-        if len(arrays[task.name]) != len(evalset.names):
+        if len(arrays[task.name]) != count:
             raise EdgekitError("the target returned %d outputs for %d eval clips"
-                               % (len(arrays[task.name]), len(evalset.names)))
-    return json_safe(score(evalset.config, arrays, evalset.targets))
+                               % (len(arrays[task.name]), count))
+    return arrays
+
+
+def score_outputs(evalset, outputs):
+    """Per-task metrics of the target's outputs ({output: [[...], ...]}), JSON-safe."""
+    from edge.metrics import score
+
+    arrays = as_arrays(evalset.tasks, outputs, len(evalset.names))
+    return json_safe(score(evalset.tasks, arrays, evalset.targets))
+
+
+def score_model_dir(model_dir, clips, targets, threads=2):
+    """Per-task metrics of a model directory on labelled clips, run as the camera runs them.
+
+    What ``edgekit quantize`` puts in report.json as ``metrics.tflite``: the same
+    :func:`clip_outputs` + :func:`edge.metrics.score` as a benchmark (not JSON-made-safe, as the
+    Keras figures beside it are not).
+    """
+    from edge.metrics import manifest_tasks, score
+    from edge.runner import StreamingRunner
+
+    runner = StreamingRunner(model_dir, device="cpu", threads=threads, source_order="RGB")
+    tasks = manifest_tasks(runner.manifest)
+    arrays = as_arrays(tasks, clip_outputs(runner, clips), len(clips))
+    return score(tasks, arrays, targets)
 
 
 def json_safe(value):

@@ -2,8 +2,13 @@
 
 One colour per target, one labelled point per artifact; the points no other point beats on both
 latency and accuracy (the Pareto front) are joined by a line per target.
+
+Optional: matplotlib is imported only here and only when a plot is drawn, and comes with the
+``plot`` extra, so a board with ``edgekit[device,bench]`` benches without it (the plot is skipped
+with the reason, see :func:`why_no_plot`).
 """
 
+import io
 import math
 
 
@@ -31,18 +36,34 @@ def pareto_front(points):
     return sorted(front, key=lambda i: points[i][0])
 
 
+def plottable(data):
+    """The records a Pareto plot can place: both a latency per decision and an accuracy."""
+    return [r for r in data["records"]
+            if latency_of(r) is not None and primary_score(r) is not None]
+
+
+def why_no_plot(data):
+    """None when :func:`pareto_plot` can draw ``data``, else the reason in a few words."""
+    if not plottable(data):
+        return "no record has both accuracy and latency per decision"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "matplotlib is not installed (pip install 'edgekit[plot]')"
+    return None
+
+
 def pareto_plot(data, path):
-    """Write the PNG; False (nothing written) when no record has latency and accuracy."""
+    """Write the PNG (atomically); False (nothing written) when :func:`why_no_plot` says why."""
+    if why_no_plot(data):
+        return False
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from quantize.fsutil import atomic_path
+    from edge.manifest import atomic_write_bytes
 
-    records = [r for r in data["records"]
-               if latency_of(r) is not None and primary_score(r) is not None]
-    if not records:
-        return False
+    records = plottable(data)
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
     targets = sorted({r["target"] for r in records})
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -76,7 +97,8 @@ def pareto_plot(data, path):
     ax.margins(0.15)
     ax.legend(title="target", loc="best", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return True

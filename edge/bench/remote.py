@@ -129,6 +129,14 @@ class Session(object):
                                                                          file_name))
         return self.target_path(os.path.join(self.stage, "models", name))
 
+    def stage_file(self, name, path):
+        """Path the target uses for the plain model file ``path`` (over ssh: a staged copy)."""
+        if not self.device.is_remote:
+            return os.path.abspath(path)
+        local = self.staged("models", name, os.path.basename(path))
+        shutil.copy2(path, local)
+        return self.target_path(local)
+
     # -- transfer --------------------------------------------------------------------------------
 
     def upload(self):

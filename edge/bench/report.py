@@ -13,8 +13,8 @@ results.json (``schema`` = "edgekit-bench/1")::
                      machine: {hostname, machine, system, platform, cpu, cpu_count, memory_mb,
                                python, numpy, opencv, edgekit, runtime: {module, package,
                                version}, l4t?, board?}}}
-    records: [one per target x artifact:
-      target, artifact, model_dir, name, backbone, method, sparsity, clip_length,
+    records: [one per target x artifact. A model directory (kind "model_dir"):
+      target, artifact, kind, model_dir, name, backbone, method, sparsity, clip_length,
       input: [h, w], frame_role ("frame" | "frame_edgetpu"),
       params: {frame, head, clip, blocks: {backbone, spatial, temporal, ..., total}} | null
               (from the artifact's report.json; null when absent),
@@ -32,13 +32,18 @@ results.json (``schema`` = "edgekit-bench/1")::
       paced: {fps, seconds, frames_offered, frames_processed, frames_dropped, drop_rate,
               decisions, time_to_first_decision_ms, ideal_time_to_first_decision_ms,
               decision_latency_p50_ms, stride},
-      accuracy: {TASK: metrics of quantize.metrics.score (accuracy, macro_f1, confusion,
+      accuracy: {TASK: metrics of edge.metrics.score (accuracy, macro_f1, confusion,
                  labels, count, rank1? | mae, rmse, count)} | null,
       eval: {source, clips} | {skipped: reason},
       power: {sampler, samples, mean_mw, max_mw, energy_mj_per_inference} | null (no sampler:
              absent, never estimated),
       peak_rss_mb: peak resident memory of the target's bench process for this artifact,
-      device_seconds: time the target spent on this artifact]
+      device_seconds: time the target spent on this artifact.
+      A plain .tflite file (kind "tflite", no manifest): target, artifact, kind, model_path,
+      frame_role "model", size: {model: {...}}, deployed, latency: {model: {... as above, plus
+      inputs/outputs: [{name, shape, dtype}]}}, placement: {model: {...}}, streaming, paced,
+      accuracy: null, eval: {skipped: why}, power, rss_before_load_mb (peak RSS before the model
+      was loaded), peak_rss_mb, device_seconds]
 
 Times are milliseconds unless the key says seconds; sizes are bytes.
 """
@@ -50,7 +55,7 @@ import json
 import os
 import platform
 
-from quantize.benchmark.evalset import headline
+from edge.bench.evalset import headline
 
 SCHEMA = "edgekit-bench/1"
 
@@ -158,13 +163,13 @@ def csv_rows(data):
 
 
 def write_csv(path, data):
-    from quantize.fsutil import write_text
+    from edge.manifest import atomic_write_text
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in csv_rows(data):
         writer.writerow(["" if v is None else (round(v, 6) if isinstance(v, float) else v)
                          for v in row])
-    write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _fmt(value, spec="%.2f"):
@@ -172,8 +177,52 @@ def _fmt(value, spec="%.2f"):
 
 
 def markdown_table(data):
-    """A table like Ultralytics' benchmark table: one row per target x artifact."""
-    records = data["records"]
+    """Tables like Ultralytics' benchmark table: one row per target x artifact (model
+    directories, then plain .tflite files), each followed by its notes."""
+    dirs = [r for r in data["records"] if r.get("kind") != "tflite"]
+    files = [r for r in data["records"] if r.get("kind") == "tflite"]
+    parts = []
+    if dirs or not files:
+        parts.append(_model_dir_table(data, dirs))
+    if files:
+        parts.append(_file_table(data, files))
+    notes = _target_notes(data)
+    return "\n\n".join(parts) + ("\n" + notes if notes else "") + "\n"
+
+
+def _file_table(data, records):
+    header = ["Target", "Model", "Size (KB)", "gzip (KB)", "Inputs", "Init (ms)",
+              "First (ms)", "p50 (ms)", "p90 (ms)", "p99 (ms)", "Runs", "Delegated nodes",
+              "Model RSS (MB)", "Peak RSS (MB)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in records:
+        lat = _get(r, "latency", "model") or {}
+        inputs = " ".join("%s %s" % ("x".join(str(v) for v in t["shape"]), t["dtype"])
+                          for t in lat.get("inputs") or []) or "-"
+        added = None if r.get("rss_before_load_mb") is None else \
+            r["peak_rss_mb"] - r["rss_before_load_mb"]
+        cells = [r["target"], r["artifact"],
+                 _fmt(_get(r, "size", "model", "raw_bytes") / 1024.0, "%.1f"),
+                 _fmt(_get(r, "size", "model", "gzip_bytes") / 1024.0, "%.1f"), inputs,
+                 _fmt(lat.get("init_ms"), "%.1f"), _fmt(lat.get("first_inference_ms"), "%.3f"),
+                 _fmt(lat.get("p50_ms"), "%.3f"), _fmt(lat.get("p90_ms"), "%.3f"),
+                 _fmt(lat.get("p99_ms"), "%.3f"), _fmt(lat.get("count"), "%d"),
+                 _delegated(_get(r, "placement", "model") or {}), _fmt(added, "%.1f"),
+                 _fmt(r.get("peak_rss_mb"), "%.1f")]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "Plain .tflite files (no manifest): latency like benchmark_model (init, first "
+              "inference, warm-up, then timed runs on random inputs), op placement and memory "
+              "(Model RSS: peak RSS minus the peak before the model was loaded); accuracy is "
+              "not measured, there is no manifest saying what the outputs mean."]
+    return "\n".join(lines)
+
+
+def _delegated(where):
+    return "-" if where.get("nodes") is None else "%d/%d %s" % (
+        where["delegated"], where["nodes"], where.get("delegate", ""))
+
+
+def _model_dir_table(data, records):
     tasks = tasks_of(records)
     header = (["Target", "Artifact", "Method", "Size (KB)", "gzip (KB)", "Params"]
               + ["%s" % t for t in tasks]
@@ -184,9 +233,7 @@ def markdown_table(data):
     for r in records:
         role = r.get("frame_role", "frame")
         scores = headline(r.get("accuracy"))
-        where = _get(r, "placement", role) or {}
-        delegated = "-" if where.get("nodes") is None else "%d/%d %s" % (
-            where["delegated"], where["nodes"], where.get("delegate", ""))
+        delegated = _delegated(_get(r, "placement", role) or {})
         paced = r.get("paced") or {}
         dropped = "-" if not paced else "%d/%d @%g" % (paced["frames_dropped"],
                                                       paced["frames_offered"], paced["fps"])
@@ -211,9 +258,14 @@ def markdown_table(data):
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = ["", "Size: frame model the target runs + head (what the camera loads). Decision: "
              "runner cost per decision at the stride (%s), camera frames %s. Accuracy: on the "
-             "target, scored on the host (`quantize.metrics.score`)." % (
+             "target, scored where edgekit runs (`edge.metrics.score`)." % (
                  ", ".join(sorted({str(_get(r, "streaming", "stride")) for r in records})),
                  "x".join(str(v) for v in data["settings"]["camera"]))]
+    return "\n".join(lines + notes)
+
+
+def _target_notes(data):
+    notes = []
     for name, target in sorted(data.get("targets", {}).items()):
         machine = target.get("machine") or {}
         runtime = machine.get("runtime") or {}
@@ -222,22 +274,28 @@ def markdown_table(data):
             machine.get("cpu_count", "?"), machine.get("python", "?"),
             runtime.get("package", "?"), runtime.get("version", "?"),
             target["config"].get("threads") or "auto", target["config"].get("delegate")))
-    return "\n".join(lines + notes) + "\n"
+    return "\n".join(notes)
 
 
 def write_all(out, data, progress=None):
-    """results.json, results.csv, results.md and pareto.png into ``out``; returns the paths."""
-    from quantize.benchmark.plot import pareto_plot
-    from quantize.fsutil import write_json, write_text
+    """results.json, results.csv, results.md and pareto.png into ``out``; returns the paths.
+
+    The plot is skipped, with one progress line saying why, when matplotlib is missing or no
+    record has both accuracy and latency per decision.
+    """
+    from edge.bench.plot import pareto_plot, why_no_plot
+    from edge.manifest import atomic_write_text
 
     os.makedirs(out, exist_ok=True)
     paths = {"json": os.path.join(out, "results.json"), "csv": os.path.join(out, "results.csv"),
              "md": os.path.join(out, "results.md"), "png": os.path.join(out, "pareto.png")}
-    write_json(paths["json"], data)
+    atomic_write_text(paths["json"], json.dumps(data, indent=2) + "\n")
     write_csv(paths["csv"], data)
-    write_text(paths["md"], markdown_table(data))
-    if not pareto_plot(data, paths["png"]):
-        paths.pop("png")
-        if progress:
-            progress("no Pareto plot: no record has both accuracy and latency")
+    atomic_write_text(paths["md"], markdown_table(data))
+    reason = why_no_plot(data)
+    if reason is None and pareto_plot(data, paths["png"]):
+        return paths
+    paths.pop("png")
+    if progress:
+        progress("no Pareto plot: %s" % (reason or "nothing to plot"))
     return paths

@@ -9,14 +9,13 @@ wipe an unrelated folder.
 
 import contextlib
 import datetime
-import gzip
 import os
 import shutil
 import tempfile
 
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, InputSpec, Manifest, TaskSpec
-from edge.tflite_inspect import describe_model
+from edge.tflite_inspect import describe_model, sizes  # noqa: F401 (sizes: used as artifacts.sizes)
 from quantize.fsutil import write_json, write_text
 
 
@@ -57,13 +56,6 @@ def write_model(directory, name, blob):
     with open(path, "wb") as handle:
         handle.write(blob)
     return path
-
-
-def sizes(path):
-    """Raw and gzip-compressed size: the gzip size is what pruning's zeros buy on the wire."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    return {"raw_bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}
 
 
 def manifest_tasks(config):
