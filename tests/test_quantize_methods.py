@@ -32,6 +32,16 @@ def _run(quantized, method):
     return quantized(method, **OPTIONS[method])
 
 
+def _frame_head(model_dir, clips):
+    """{output: (N, ...) array} of clips through the device runtime's frame+head path, the one
+    report.json and `edgekit bench` score (edge.bench.evalset.clip_outputs)."""
+    from edge.bench.evalset import clip_outputs
+    from edge.runner import StreamingRunner
+
+    outputs = clip_outputs(StreamingRunner(model_dir, threads=1), clips)
+    return {name: np.asarray(values, dtype=np.float32) for name, values in outputs.items()}
+
+
 def _test_clips(run, count=6):
     from quantize.datasets import load_task_data
     from quantize.runs import read_run
@@ -76,13 +86,18 @@ def test_method_end_to_end(quantized, method, tiny_swim_run):
     # The TFLite frame+head outputs against the Keras model they were converted from (the
     # fake-quant one for QAT), clip by clip: the tiny run is near chance, so accuracies alone
     # would agree by luck; the class probabilities must agree.
-    from quantize.quantization import runner
+    from edge.bench.evalset import score_model_dir
     from quantize.runs import load_run_model
 
     _, data = _test_clips(tiny_swim_run)
-    tflite = runner.run_frame_head(os.path.join(out, "frame.tflite"), os.path.join(out, "head.tflite"),
-                                   data.x)
+    tflite = _frame_head(out, data.x)
     metrics = report["metrics"]
+    # report.json's TFLite figures are the bench's scoring path, run again here on all test clips
+    _, everything = _test_clips(tiny_swim_run, None)
+    again = score_model_dir(out, everything.x, everything.targets)
+    for task in ("action", "identity"):
+        assert again[task]["confusion"] == metrics["tflite"][task]["confusion"]
+    assert again["identity"]["rank1"] == pytest.approx(metrics["tflite"]["identity"]["rank1"])
     reference = metrics.get("fake_quant_keras", metrics["float_keras"])
     if method == "ptq":
         model, _ = load_run_model(str(tiny_swim_run))
@@ -140,7 +155,7 @@ def test_frame_head_matches_clip(quantized, tiny_swim_run, method):
         with open(os.path.join(out, role + ".tflite"), "rb") as handle:
             assert bias_scale.mismatched(handle.read()) == []
     _, data = _test_clips(tiny_swim_run, 4)
-    split = runner.run_frame_head(os.path.join(out, "frame.tflite"), os.path.join(out, "head.tflite"), data.x)
+    split = _frame_head(out, data.x)
     whole = runner.run_clip(os.path.join(out, "clip.tflite"), data.x)
     tolerance = 0.15  # int8: frame and head requantize in between, calibrated apart
     for name in ("action", "identity"):

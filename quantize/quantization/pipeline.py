@@ -17,7 +17,8 @@ float 0.958 action / 1.0 identity; QAT had given TFLite 0.50 / 0.94):
   is calibrated from, as its LSTM only converts from a float graph) 0.42. The head now stays
   float and frozen during QAT, so what is calibrated is what was evaluated.
 * the frame output and the head input were compared by dtype only when scoring, so int8
-  features went into the head unrequantized (:func:`runner.run_frame_head`).
+  features went into the head unrequantized (the device runner's ring requantizes them, and
+  report.json's ``tflite`` figures come from that runner: ``edge.bench.evalset.score_model_dir``).
 * the head was calibrated on the first few training clips (not all classes) from the Keras
   frame model; it is now calibrated on the int8 frame model's features of clips spread over
   every action x identity stratum (:func:`calibration_clips`).
@@ -174,8 +175,9 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
     and ``layer_errors=False`` the per-layer error analysis: both cost more than the rest of a
     small run, tests that are not about them switch them off.
     """
+    from edge.bench.evalset import score_model_dir
+    from edge.metrics import score
     from quantize.backbones import get_backbone
-    from quantize.metrics import score
     from quantize.quantization import artifacts, bias_scale, gate, qat, runner
     from quantize.tf_compat import tf
 
@@ -275,13 +277,6 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         if clip_model:
             emit("clip", clip_keras, (1, T, H, W, 3), "clip", calib_clips.astype(np.float32),
                  "uint8", "float32", None)
-        t0 = time.time()
-        metrics["tflite"] = score(config, runner.run_frame_head(
-            os.path.join(stage, files["frame"]), os.path.join(stage, files["head"]), test.x), test.targets)
-        if clip_model:
-            metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]),
-                                                                   test.x), test.targets)
-        timings["score_tflite"] = round(time.time() - t0, 2)
         report["metrics"] = metrics
         report["artifacts"] = {}
         # Parameters of the network itself (the QAT clones also count quantizer ranges).
@@ -312,6 +307,14 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
             stage, config, method, sparsity, feature_shape, files, versions,
             get_backbone(config.backbone).normalization)
         manifest.save(stage)
+        # Scored after the manifest exists: the device runtime runs the staged directory the
+        # way a camera and `edgekit bench` do (edge.bench.evalset.score_model_dir).
+        t0 = time.time()
+        metrics["tflite"] = score_model_dir(stage, test.x, test.targets)
+        if clip_model:
+            metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]),
+                                                                   test.x), test.targets)
+        timings["score_tflite"] = round(time.time() - t0, 2)
         report["tool_versions"] = versions
         report["warnings"] = warnings_list
         report["timings"] = dict(timings, total=round(time.time() - started, 2))

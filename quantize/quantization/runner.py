@@ -1,11 +1,12 @@
-"""Run the emitted TFLite files the way the camera does, to score them with the eval function.
+"""Run single TFLite files during conversion: the head's calibration data and ``clip.tflite``.
 
-Frames go through ``frame.tflite`` one at a time, the T feature maps of a clip through
-``head.tflite``; when the frame output and the head input are both int8 with different
-quantization (they are calibrated separately), the feature map is requantized between them as
-the device runner does. ``clip.tflite`` runs whole clips, for the frame+head vs clip parity.
+``frame_features`` runs ``frame.tflite`` one frame at a time to get the int8 frame model's
+feature maps, which the head is calibrated on; ``run_clip`` runs the one-file ``clip.tflite``
+on whole clips (its report.json figures and the frame+head vs clip parity). The frame+head
+path itself is not here: report.json scores it with the device runtime's streaming runner
+(``edge.bench.evalset.score_model_dir``), the code ``edgekit bench`` and the camera run.
 Models are loaded through the device runtime's factory (``edge.interpreter.make_interpreter``)
-so what is scored here is what the device loads.
+so what is run here is what the device loads.
 """
 
 import numpy as np
@@ -74,29 +75,6 @@ def frame_features(frame_path, clips_uint8):
             maps.append(dequantize(frame(image[None])[name], detail)[0])
         result.append(np.stack(maps))
     return np.stack(result).astype(np.float32)
-
-
-def run_frame_head(frame_path, head_path, clips_uint8):
-    """{output: array} for clips (N, T, H, W, 3) uint8 through frame.tflite then head.tflite."""
-    frame, head = Model(frame_path), Model(head_path)
-    out_detail = next(iter(frame.outputs.values()))
-    out_name = next(iter(frame.outputs))
-    head_detail = head.input_detail
-    results = {}
-    for clip in clips_uint8:
-        maps = []
-        for image in clip:
-            pixels = image[None]
-            if frame.input_detail["dtype"] == np.float32:
-                pixels = pixels.astype(np.float32)
-            maps.append(frame(pixels)[out_name][0])
-        stack = np.stack(maps)[None]
-        if (stack.dtype != head_detail["dtype"]
-                or tuple(out_detail["quantization"]) != tuple(head_detail["quantization"])):
-            stack = requantize(stack, out_detail, head_detail)
-        for name, value in head(stack).items():
-            results.setdefault(name, []).append(dequantize(value, head.outputs[name])[0])
-    return {name: np.stack(values) for name, values in results.items()}
 
 
 def run_clip(clip_path, clips_uint8):
