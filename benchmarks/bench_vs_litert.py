@@ -19,6 +19,14 @@ unrolled LSTM has none) are reported as such, with no number.
     python benchmarks/bench_vs_litert.py                      # builds EfficientNet-B3 int8 models
     python benchmarks/bench_vs_litert.py --model quickstart/models --threads 2
     python benchmarks/bench_vs_litert.py --model runs/swim/int8/frame.tflite --rounds 5
+
+``--tflite FILE`` compares the whole command instead: ``edgekit bench --device local --model
+FILE`` (the harness, its job file and its measuring process, reading p50 from its results) against
+the tool, on any .tflite, e.g. one edgekit did not make; ``--build-foreign FILE`` first writes
+such a model (a tf.keras MobileNetV2, alpha 0.35, 96x96, random weights, int8 by the plain
+TFLiteConverter: tests/fixtures/foreign.py):
+
+    python benchmarks/bench_vs_litert.py --build-foreign /tmp/mnv2.tflite --tflite /tmp/mnv2.tflite
 """
 
 import argparse
@@ -59,6 +67,33 @@ def ours(path, threads, runs, warmup):
     return latency["p50_ms"], None
 
 
+def ours_cli(path, threads, runs, warmup):
+    """p50 of ``edgekit bench --device local --model PATH`` (no devices.toml needed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYTHONPATH=ROOT, EDGEKIT_DEVICES=os.path.join(tmp, "none.toml"))
+        proc = subprocess.run([sys.executable, "-m", "edge.cli", "bench", "--device", "local",
+                               "--model", path, "--threads", str(threads), "--runs", str(runs),
+                               "--min-seconds", "0", "--warmup-seconds", "0", "--out",
+                               os.path.join(tmp, "out"), "--json"], cwd=tmp, env=env,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            return None, (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]
+        record = json.loads(proc.stdout)["records"][0]
+        return record["latency"]["model"]["p50_ms"], None
+
+
+def build_foreign(path):
+    """tests/fixtures/foreign.py's int8 MobileNetV2 at ``path`` (TensorFlow, in a subprocess)."""
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3",
+               CUDA_VISIBLE_DEVICES="", PYTHONPATH=ROOT)
+    code = ("import sys; from tests.fixtures.foreign import build_mobilenet_v2_int8; "
+            "build_mobilenet_v2_int8(sys.argv[1])")
+    proc = subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit("building the MobileNetV2 failed:\n" + proc.stderr[-3000:])
+
+
 def litert(path, threads, runs, warmup):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "r.json")
@@ -96,6 +131,10 @@ def models_of(target):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help=".tflite file or a model directory (all its .tflite)")
+    parser.add_argument("--tflite", help="a .tflite file timed by the 'edgekit bench --model "
+                                         "FILE' command (not the timing function alone)")
+    parser.add_argument("--build-foreign", metavar="FILE",
+                        help="first write a MobileNetV2 int8 .tflite edgekit did not make")
     parser.add_argument("--backbone", default="efficientnet_b3",
                         help="backbone of the models built when --model is not given "
                              "(efficientnet_b3, mbconv_micro, test_tiny)")
@@ -111,7 +150,13 @@ def main(argv=None):
         print("LiteRT's benchmark tool (%s) is not installed with this ai-edge-litert; "
               "no comparison possible, no numbers reported." % TOOL)
         return 2
-    target = args.model
+    if args.build_foreign:
+        t0 = time.time()
+        build_foreign(args.build_foreign)
+        print("built %s (MobileNetV2 alpha 0.35, 96x96, int8 by TFLiteConverter) in %.0f s"
+              % (args.build_foreign, time.time() - t0))
+    measure = ours_cli if args.tflite else ours
+    target = args.tflite or args.model
     if target is None:
         tmp = tempfile.mkdtemp(prefix="edgekit-vs-litert-")
         target = os.path.join(tmp, "models")
@@ -124,12 +169,14 @@ def main(argv=None):
           "rounds; median latency (p50) in ms" % (getattr(ai_edge_litert, "__version__", "?"),
                                                    args.threads, args.runs, args.warmup,
                                                    args.rounds))
+    print("edgekit side: %s" % ("the 'edgekit bench --device local --model FILE' command"
+                                if args.tflite else "edge.bench.device.time_model"))
     print("%-16s %12s %12s %9s  %s" % ("model", "edgekit", "litert tool", "diff", "verdict"))
     worst = 0.0
     for path in models_of(target):
         mine, theirs, problem = [], [], None
         for _ in range(args.rounds):
-            a, err_a = ours(path, args.threads, args.runs, args.warmup)
+            a, err_a = measure(path, args.threads, args.runs, args.warmup)
             b, err_b = litert(path, args.threads, args.runs, args.warmup)
             if err_a or err_b:
                 problem = ("edgekit failed: %s" % err_a) if err_a else \
