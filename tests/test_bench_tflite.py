@@ -83,3 +83,16 @@ def test_a_file_that_is_not_a_tflite_model_is_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("edgekit: error: device local, artifact broken.tflite: "), last
+
+
+def test_without_a_devices_file_only_the_built_in_local_target_exists(tmp_path):
+    proc = _edgekit(["devices", "list"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "# no devices file (%s)" % (tmp_path / "none.toml")
+    assert [l.split()[0] for l in proc.stdout.splitlines()[1:]] == ["local"]
+    proc = _edgekit(["bench", "--device", "cpu", "--model", str(tmp_path)], tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "edgekit: error: devices file %s does not exist; pass --devices FILE, set "
+        "EDGEKIT_DEVICES, or bench this machine with --device local (built in, needs no "
+        "devices file)" % (tmp_path / "none.toml")]

@@ -67,6 +67,10 @@ def load_targets(devices_file=None, names=()):
     path = devices_file or default_devices_path()
     devices = {}
     if devices_file or os.path.isfile(path) or any(n != LOCAL for n in names):
+        if not os.path.isfile(path):
+            raise EdgekitError("devices file %s does not exist; pass --devices FILE, set "
+                               "EDGEKIT_DEVICES, or bench this machine with --device local "
+                               "(built in, needs no devices file)" % path)
         devices = load_devices(devices_file)
     if LOCAL not in devices:
         devices[LOCAL] = local_device()
