@@ -27,6 +27,8 @@ such a model (a tf.keras MobileNetV2, alpha 0.35, 96x96, random weights, int8 by
 TFLiteConverter: tests/fixtures/foreign.py):
 
     python benchmarks/bench_vs_litert.py --build-foreign /tmp/mnv2.tflite --tflite /tmp/mnv2.tflite
+    python benchmarks/bench_vs_litert.py --build-foreign /tmp/m224.tflite --foreign-size 224 \
+        --foreign-alpha 1.0 --tflite /tmp/m224.tflite --runs 50
 """
 
 import argparse
@@ -82,13 +84,16 @@ def ours_cli(path, threads, runs, warmup):
         return record["latency"]["model"]["p50_ms"], None
 
 
-def build_foreign(path):
-    """tests/fixtures/foreign.py's int8 MobileNetV2 at ``path`` (TensorFlow, in a subprocess)."""
+def build_foreign(path, size=96, alpha=0.35):
+    """tests/fixtures/foreign.py's int8 MobileNetV2 at ``path`` (TensorFlow, in a subprocess);
+    1000 classes at alpha 1.0 (the ImageNet shape), else 10 as in the test."""
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3",
                CUDA_VISIBLE_DEVICES="", PYTHONPATH=ROOT)
     code = ("import sys; from tests.fixtures.foreign import build_mobilenet_v2_int8; "
-            "build_mobilenet_v2_int8(sys.argv[1])")
-    proc = subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env,
+            "build_mobilenet_v2_int8(sys.argv[1], size=int(sys.argv[2]), "
+            "alpha=float(sys.argv[3]), classes=1000 if float(sys.argv[3]) == 1.0 else 10)")
+    proc = subprocess.run([sys.executable, "-c", code, path, str(size), str(alpha)], cwd=ROOT,
+                          env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit("building the MobileNetV2 failed:\n" + proc.stderr[-3000:])
@@ -135,6 +140,8 @@ def main(argv=None):
                                          "FILE' command (not the timing function alone)")
     parser.add_argument("--build-foreign", metavar="FILE",
                         help="first write a MobileNetV2 int8 .tflite edgekit did not make")
+    parser.add_argument("--foreign-size", type=int, default=96, help="its input size")
+    parser.add_argument("--foreign-alpha", type=float, default=0.35, help="its width multiplier")
     parser.add_argument("--backbone", default="efficientnet_b3",
                         help="backbone of the models built when --model is not given "
                              "(efficientnet_b3, mbconv_micro, test_tiny)")
@@ -152,9 +159,10 @@ def main(argv=None):
         return 2
     if args.build_foreign:
         t0 = time.time()
-        build_foreign(args.build_foreign)
-        print("built %s (MobileNetV2 alpha 0.35, 96x96, int8 by TFLiteConverter) in %.0f s"
-              % (args.build_foreign, time.time() - t0))
+        build_foreign(args.build_foreign, args.foreign_size, args.foreign_alpha)
+        print("built %s (MobileNetV2 alpha %g, %dx%d, random weights, int8 by TFLiteConverter) "
+              "in %.0f s" % (args.build_foreign, args.foreign_alpha, args.foreign_size,
+                             args.foreign_size, time.time() - t0))
     measure = ours_cli if args.tflite else ours
     target = args.tflite or args.model
     if target is None:
