@@ -1,4 +1,4 @@
-"""Measure one artifact (a model directory) on this machine: ``python -m edge.bench.device JOB OUT``.
+"""Measure one artifact (model directory or .tflite file): ``python -m edge.bench.device JOB OUT``.
 
 The host writes JOB (JSON, keys below), runs this module on the target (locally or over ssh) in a
 fresh process per artifact, so the peak RSS is the artifact's own, and reads OUT (JSON) back.
