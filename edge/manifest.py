@@ -9,9 +9,9 @@ Loading is strict on purpose: an unknown key, a missing key or a wrong type is a
 :class:`EdgekitError` naming the key path (``models.frame.inputs[0].scale``), because a manifest
 that half-parses is worse than one that does not parse at all.
 
-Schema (``schema_version`` 1)::
+Schema (``schema_version`` 2; version 1 files are read and upgraded, see :func:`upgrade`)::
 
-    schema_version: int            # 1
+    schema_version: int            # 2
     name: str                      # "swim", "face"
     backbone: str                  # "efficientnet-b3", "tiny"
     method: str                    # fp32 | fp16 | dynamic | ptq | qat | prune-qat
@@ -23,14 +23,18 @@ Schema (``schema_version`` 1)::
     default_stride: int            # run the head every this many frames
     feature_shape: [h, w, c]       # one frame's feature map (frame model output, head input)
     tasks: [{name, kind, labels: [str], output}]   # output = head output (signature key)
-    models: {"frame"|"head"|"clip"|"frame_edgetpu":
-             {file, sha256, size_bytes, inputs: [TensorSpec], outputs: [TensorSpec], ops: [str]}}
+    models: {"frame"|"head"|"clip": ModelFile}      # the TFLite files every backend can read
+    variants: {variant: {"frame"|"head"|"clip": ModelFile}}
+                                   # the same roles built for one backend, e.g. "edgetpu" (the
+                                   # compiled frame model); a backend names the variant it runs
+    ModelFile: {file, sha256, size_bytes, inputs: [TensorSpec], outputs: [TensorSpec], ops: [str]}
     TensorSpec: {name, shape: [int], dtype: str, scale: float | null, zero_point: int | null}
 """
 
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import MISSING as _MISSING
 from dataclasses import dataclass, field, fields
@@ -38,11 +42,14 @@ from typing import Dict, List, Optional
 
 from edge.errors import EdgekitError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DEFAULT_VARIANT = "tflite"
 MANIFEST_NAME = "manifest.json"
 METHODS = ("fp32", "fp16", "dynamic", "ptq", "qat", "prune-qat")
 TASK_KINDS = ("classification", "regression", "embedding")
-MODEL_ROLES = ("frame", "head", "clip", "frame_edgetpu")
+MODEL_ROLES = ("frame", "head", "clip")
+VARIANT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 REQUIRED_MODEL_ROLES = ("frame", "head")
 COLOUR_ORDERS = ("RGB", "BGR")
 DTYPES = ("uint8", "int8", "int16", "int32", "int64", "float16", "float32", "bool")
@@ -122,6 +129,7 @@ class Manifest:
     feature_shape: List[int]
     tasks: List[TaskSpec]
     models: Dict[str, ModelFile]
+    variants: Dict[str, Dict[str, ModelFile]] = field(default_factory=dict)
     sparsity: Optional[float] = None
     tool_versions: Dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -133,7 +141,7 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data, where="manifest"):
-        manifest = _from_plain(cls, data, where)
+        manifest = _from_plain(cls, upgrade(data), where)
         manifest._check_values(where)
         return manifest
 
@@ -171,30 +179,53 @@ class Manifest:
         raise EdgekitError("manifest %s has no task %r (tasks: %s)"
                            % (self.name, name, ", ".join(t.name for t in self.tasks)))
 
-    def model_path(self, directory, role):
-        if role not in self.models:
-            raise EdgekitError("manifest %s lists no %r model (it has %s); re-run edgekit "
-                               "quantize" % (self.name, role, ", ".join(sorted(self.models))))
-        return os.path.join(os.fspath(directory), self.models[role].file)
+    def model_file(self, role, variant=DEFAULT_VARIANT):
+        """The ModelFile of ``role`` in ``variant`` ("tflite": the plain ``models``)."""
+        if variant == DEFAULT_VARIANT:
+            models, what = self.models, "model"
+        elif variant in self.variants:
+            models, what = self.variants[variant], "%s model" % variant
+        else:
+            raise EdgekitError("model %s has no %s variant (it has: %s); build it with edgekit "
+                               "quantize%s" % (self.name, variant, ", ".join(
+                                   [DEFAULT_VARIANT] + sorted(self.variants)),
+                                   " --target coral" if variant == "edgetpu" else ""))
+        if role not in models:
+            raise EdgekitError("manifest %s lists no %s %s (it has %s); re-run edgekit quantize"
+                               % (self.name, role, what, ", ".join(sorted(models))))
+        return models[role]
 
-    def verify(self, directory, roles=None):
-        """Check every listed (or the given) model file exists with the recorded size and sha256."""
+    def model_path(self, directory, role, variant=DEFAULT_VARIANT):
+        return os.path.join(os.fspath(directory), self.model_file(role, variant).file)
+
+    def all_files(self):
+        """[(variant, role, ModelFile)] for every file the manifest pins."""
+        rows = [(DEFAULT_VARIANT, role, spec) for role, spec in sorted(self.models.items())]
+        for variant, models in sorted(self.variants.items()):
+            rows.extend((variant, role, spec) for role, spec in sorted(models.items()))
+        return rows
+
+    def verify(self, directory, roles=None, variant=DEFAULT_VARIANT):
+        """Check the files of ``roles`` in ``variant`` (default: every file the manifest lists)
+        exist with the recorded size and sha256."""
         directory = os.fspath(directory)
-        for role in (roles or sorted(self.models)):
-            spec = self.models.get(role)
-            if spec is None:
-                raise EdgekitError("manifest in %s lists no %r model" % (directory, role))
+        if roles is None:
+            entries = self.all_files()
+        else:
+            entries = [(variant, role, self.model_file(role, variant)) for role in roles]
+        for variant_name, role, spec in entries:
+            what = role if variant_name == DEFAULT_VARIANT else "%s %s" % (variant_name, role)
             path = os.path.join(directory, spec.file)
             if not os.path.isfile(path):
                 raise EdgekitError("manifest does not match model: %s (%s model) is missing from "
-                                   "%s; copy the whole model directory" % (spec.file, role,
+                                   "%s; copy the whole model directory" % (spec.file, what,
                                                                           directory))
             size = os.path.getsize(path)
             if size != spec.size_bytes or sha256_file(path) != spec.sha256:
                 raise EdgekitError("manifest does not match model %s (%s model): size/sha256 "
                                    "differ from manifest.json; the file was replaced or "
                                    "corrupted, copy the directory again or re-run edgekit "
-                                   "quantize" % (path, role))
+                                   "quantize" % (path, what))
 
     # -- value checks (types are checked while parsing) -----------------------------------------
 
@@ -203,8 +234,8 @@ class Manifest:
             raise EdgekitError("%s: %s %s; fix or regenerate the manifest" % (where, key, message))
 
         if self.schema_version != SCHEMA_VERSION:
-            bad("schema_version", "is %d but this edgekit reads version %d"
-                % (self.schema_version, SCHEMA_VERSION))
+            bad("schema_version", "is %d but this edgekit reads versions %s"
+                % (self.schema_version, ", ".join(str(v) for v in READABLE_VERSIONS)))
         if self.method not in METHODS:
             bad("method", "is %r, expected one of %s" % (self.method, ", ".join(METHODS)))
         if self.input.colour_order not in COLOUR_ORDERS:
@@ -222,13 +253,19 @@ class Manifest:
         for role in REQUIRED_MODEL_ROLES:
             if role not in self.models:
                 bad("models", "has no %r entry" % role)
-        for role, model in self.models.items():
+        for variant in self.variants:
+            if not VARIANT_RE.match(variant) or variant == DEFAULT_VARIANT:
+                bad("variants.%s" % variant, "is not a variant name (lower-case letters, digits, "
+                    "'_'; %r is the plain models)" % DEFAULT_VARIANT)
+        for variant, role, model in self.all_files():
+            key = "models.%s" % role if variant == DEFAULT_VARIANT else "variants.%s.%s" % (
+                variant, role)
             if role not in MODEL_ROLES:
-                bad("models.%s" % role, "is not a known model role (%s)" % ", ".join(MODEL_ROLES))
+                bad(key, "is not a known model role (%s)" % ", ".join(MODEL_ROLES))
             for kind in ("inputs", "outputs"):
                 for i, spec in enumerate(getattr(model, kind)):
                     if spec.dtype not in DTYPES:
-                        bad("models.%s.%s[%d].dtype" % (role, kind, i),
+                        bad("%s.%s[%d].dtype" % (key, kind, i),
                             "is %r, expected one of %s" % (spec.dtype, ", ".join(DTYPES)))
         for i, task in enumerate(self.tasks):
             if task.kind not in TASK_KINDS:
@@ -238,6 +275,23 @@ class Manifest:
                 bad("tasks[%d].labels" % i, "is empty for a classification task")
         if not self.tasks:
             bad("tasks", "is empty")
+
+
+def upgrade(data):
+    """A version-1 manifest as version 2: its ``frame_edgetpu`` role becomes ``variants.edgetpu``.
+
+    Model directories written before variants existed keep working; the file on disk is left as
+    it is (the next ``save`` writes version 2).
+    """
+    if not isinstance(data, dict) or data.get("schema_version") != 1:
+        return data
+    data = dict(data, schema_version=SCHEMA_VERSION)
+    models = data.get("models")
+    if isinstance(models, dict) and "frame_edgetpu" in models:
+        models = dict(models)
+        data["variants"] = {"edgetpu": {"frame": models.pop("frame_edgetpu")}}
+        data["models"] = models
+    return data
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -284,6 +338,7 @@ _NESTED = {
     ("Manifest", "input"): InputSpec,
     ("Manifest", "tasks"): [TaskSpec],
     ("Manifest", "models"): {"": ModelFile},
+    ("Manifest", "variants"): {"": {"": ModelFile}},
     ("ModelFile", "inputs"): [TensorSpec],
     ("ModelFile", "outputs"): [TensorSpec],
 }
@@ -358,7 +413,7 @@ def _parse_nested(spec, value, where, key_path):
     if isinstance(spec, dict):
         if not isinstance(value, dict):
             raise EdgekitError("%s: %s must be an object" % (where, key_path))
-        return {k: _from_plain(spec[""], v, where, _join(key_path, k)) for k, v in value.items()}
+        return {k: _parse_nested(spec[""], v, where, _join(key_path, k)) for k, v in value.items()}
     return _from_plain(spec, value, where, key_path)
 
 

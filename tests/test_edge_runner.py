@@ -77,7 +77,7 @@ def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_sw
     runner = StreamingRunner(edge_model_dir)
     # frame output and head input are calibrated apart: usually "lut", "copy" when the ranges
     # happen to coincide (training is not bit-reproducible); the reference requantizes either way
-    assert runner._requant.mode in ("lut", "copy")
+    assert runner.session.requantize.mode in ("lut", "copy")
     results = _collect(runner, frames)
     assert len(results) == len(frames) - CLIP_LENGTH + 1
     feats, head = _features(edge_model_dir, _rgb_frames(frames))
@@ -277,7 +277,7 @@ def test_result_records_and_timings(edge_model_dir, edge_video):
 def test_output_tensors_resolved_by_signature_name(edge_model_dir):
     runner = StreamingRunner(edge_model_dir)
     sig = signature_indices(runner.head_interpreter)
-    assert [(t.name, i) for t, i, _, _ in runner._tasks] == [
+    assert [(t.name, i) for t, i, _, _ in runner.session.tasks] == [
         (name, sig["outputs"][name]) for name in TASKS]
 
 

@@ -77,10 +77,14 @@ def manifest_tasks(config):
 
 
 def build_manifest(directory, config, method, sparsity, feature_shape, model_files, versions,
-                   normalization, default_stride=1):
-    """The edge-side :class:`Manifest` for the model files ``{role: file name}`` in ``directory``."""
+                   normalization, default_stride=1, variant_files=None):
+    """The edge-side :class:`Manifest` for the model files ``{role: file name}`` in ``directory``
+    and the backend variants ``{variant: {role: file name}}`` (e.g. the Edge TPU frame model)."""
     models = {role: describe_model(os.path.join(directory, name)) for role, name in model_files.items()}
-    return Manifest(
+    variants = {variant: {role: describe_model(os.path.join(directory, name))
+                          for role, name in files.items()}
+                for variant, files in (variant_files or {}).items()}
+    return Manifest(variants=variants,
         name=config.name, backbone=config.backbone, method=method,
         sparsity=float(sparsity) if sparsity is not None else None,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

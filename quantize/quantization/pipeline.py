@@ -303,14 +303,15 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
                 report["layer_errors_worst"] = worst(rows)
             except Exception as exc:  # diagnostics must not sink the artifacts
                 warnings_list.append("per-layer error analysis failed: %s" % str(exc).splitlines()[0])
+        variant_files = {}
         if target == "coral":
             report["edgetpu"] = _edgetpu(stage, files)
             if report["edgetpu"].get("file"):
-                files["frame_edgetpu"] = report["edgetpu"]["file"]
+                variant_files["edgetpu"] = {"frame": report["edgetpu"]["file"]}
         versions = _versions()
         manifest = artifacts.build_manifest(
             stage, config, method, sparsity, feature_shape, files, versions,
-            get_backbone(config.backbone).normalization)
+            get_backbone(config.backbone).normalization, variant_files=variant_files)
         manifest.save(stage)
         report["tool_versions"] = versions
         report["warnings"] = warnings_list
