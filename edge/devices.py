@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from edge import backends
 from edge.errors import EdgekitError
 
 try:  # Python 3.11+
@@ -33,11 +34,16 @@ except ImportError:  # pragma: no cover - Python < 3.11
 DEVICES_FILE = "devices.toml"
 ENV_VAR = "EDGEKIT_DEVICES"
 TRANSPORTS = ("local", "ssh")
-DELEGATES = ("xnnpack", "edgetpu", "gpu")
-VARIANTS = ("tflite", "edgetpu")
 POWER_SAMPLERS = ("none", "tegrastats")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-EDGETPU_DEVICE_RE = re.compile(r"^(usb|pci)(:\d+)?$|^\d+$")
+# Keys of the first devices.toml format, and what replaced them.
+REPLACED = {
+    "delegate": "backend = \"litert\" | \"edgetpu\" | \"litert_gpu\" | \"delegate\" (with "
+                "backend_options = { library = \"PATH\" })",
+    "delegate_path": "backend_options = { library = \"PATH\" }",
+    "edgetpu_device": "backend = \"edgetpu\" with backend_options = { device = \"usb\" }",
+    "variant": "nothing: the backend says which model variant it runs",
+}
 
 # key -> (python type(s), description of what is allowed); "str", "int", "bool", "list", "table"
 KEYS = {
@@ -54,11 +60,9 @@ KEYS = {
     "workdir": ("str", "an absolute directory on the target for the temporary bench folder"),
     "keep_workdir": ("bool", "true | false"),
     "threads": ("int", "CPU threads for the interpreter, 1..256"),
-    "delegate": ("str", "xnnpack | edgetpu | gpu | the path of a delegate library (.so)"),
-    "delegate_path": ("str", "library file of the edgetpu/gpu delegate, to override the default"),
-    "edgetpu_device": ("str", "usb | pci | usb:N | pci:N | N (edgetpu only)"),
-    "variant": ("str", "tflite | edgetpu (edgetpu runs frame_edgetpu, needs delegate = "
-                       "\"edgetpu\")"),
+    "backend": ("str", "a backend of edge/backends (edgekit devices check lists them) or an "
+                       "alias: cpu, coral, gpu"),
+    "backend_options": ("options", "the backend's options, e.g. { device = \"usb\" } for edgetpu"),
     "power": ("str", "none | tegrastats"),
     "power_interval_ms": ("int", "sampling interval of the power sampler, 10..10000"),
     "env": ("table", "a table of environment variables (strings) for the target's Python"),
@@ -84,10 +88,8 @@ class Device:
     workdir: str = "/tmp"
     keep_workdir: bool = False
     threads: Optional[int] = None
-    delegate: str = "xnnpack"
-    delegate_path: Optional[str] = None
-    edgetpu_device: Optional[str] = None
-    variant: str = "tflite"
+    backend: str = backends.DEFAULT
+    backend_options: Dict[str, object] = field(default_factory=dict)
     power: str = "none"
     power_interval_ms: int = 100
     env: Dict[str, str] = field(default_factory=dict)
@@ -101,32 +103,20 @@ class Device:
         """``user@host`` (or ``host``) for ssh."""
         return "%s@%s" % (self.user, self.host) if self.user else str(self.host)
 
-    @property
-    def runtime_device(self):
-        """The ``device`` string of :func:`edge.interpreter.make_interpreter` for the frame model."""
-        if self.delegate == "edgetpu":
-            return "edgetpu:%s" % self.edgetpu_device if self.edgetpu_device else "edgetpu"
-        if self.delegate == "gpu":
-            return "gpu"
-        return "cpu"
+    def make_backend(self):
+        """The :class:`~edge.backends.base.Backend` this target runs the frame model on."""
+        return backends.create(self.backend, **self.backend_options)
 
     @property
-    def runtime_delegate(self):
-        """An external delegate library path for make_interpreter, or None."""
-        if self.delegate in DELEGATES:
-            return self.delegate_path
-        return self.delegate  # a path
-
-    @property
-    def frame_role(self):
-        return "frame_edgetpu" if self.variant == "edgetpu" else "frame"
+    def variant(self):
+        """Which model files of a model directory the target runs (see edge.manifest)."""
+        return backends.backend_class(self.backend).variant
 
     def summary(self):
         where = "local" if not self.is_remote else "ssh %s%s" % (
             self.destination, ":%d" % self.port if self.port else "")
-        return "%-10s %-26s threads=%-4s delegate=%-8s variant=%-7s power=%s%s" % (
-            self.name, where, self.threads or "auto", self.delegate if self.delegate in DELEGATES
-            else "path", self.variant, self.power,
+        return "%-10s %-26s threads=%-4s backend=%-20s power=%s%s" % (
+            self.name, where, self.threads or "auto", self.make_backend().describe(), self.power,
             "  # " + self.description if self.description else "")
 
 
@@ -226,6 +216,9 @@ def _parse_device(name, table, lines):
 
     kwargs = {"name": name, "source": lines.path}
     for key, value in table.items():
+        if key in REPLACED:
+            raise EdgekitError("%s: devices.%s.%s is from the first devices.toml format; use %s"
+                               % (lines.where(name, key), name, key, REPLACED[key]))
         if key not in KEYS:
             raise EdgekitError("%s: devices.%s.%s is not a known key; allowed: %s"
                                % (lines.where(name, key), name, key, ", ".join(sorted(KEYS))))
@@ -235,11 +228,15 @@ def _parse_device(name, table, lines):
               "bool": isinstance(value, bool),
               "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
               "table": isinstance(value, dict) and all(isinstance(v, str)
-                                                       for v in value.values())}[kind]
+                                                       for v in value.values()),
+              "options": isinstance(value, dict) and all(
+                  isinstance(v, (str, int)) and not isinstance(v, bool)
+                  for v in value.values())}[kind]
         if not ok:
             bad(key, "= %r has the wrong type; expected %s: %s"
                 % (value, {"str": "a string", "int": "an integer", "bool": "true or false",
-                           "list": "a list of strings", "table": "a table of strings"}[kind],
+                           "list": "a list of strings", "table": "a table of strings",
+                           "options": "a table of strings and integers"}[kind],
                    allowed))
         kwargs[key] = value
 
@@ -278,27 +275,11 @@ def _parse_device(name, table, lines):
         bad("workdir", "= %r must be an absolute path" % device.workdir)
     if device.identity_file:
         device.identity_file = os.path.expanduser(device.identity_file)
-    if device.delegate not in DELEGATES and not _looks_like_path(device.delegate):
-        bad("delegate", "= %r is not allowed; allowed: %s | a path to a delegate library "
-                        "(e.g. /usr/lib/libmy_delegate.so)" % (device.delegate,
-                                                                " | ".join(DELEGATES)))
-    if device.delegate_path is not None and device.delegate not in ("edgetpu", "gpu"):
-        bad("delegate_path", "only applies to delegate = \"edgetpu\" or \"gpu\"")
-    if device.edgetpu_device is not None:
-        if device.delegate != "edgetpu":
-            bad("edgetpu_device", "only applies to delegate = \"edgetpu\"")
-        if not EDGETPU_DEVICE_RE.match(device.edgetpu_device):
-            bad("edgetpu_device", "= %r is not allowed; allowed: usb | pci | usb:N | pci:N | N"
-                % device.edgetpu_device)
-    if "variant" not in table:
-        device.variant = "edgetpu" if device.delegate == "edgetpu" else "tflite"
-    choice("variant", device.variant, VARIANTS)
-    if (device.variant == "edgetpu") != (device.delegate == "edgetpu"):
-        bad("variant", "= %r does not fit delegate = %r: Edge TPU models (variant = \"edgetpu\") "
-                       "run only with delegate = \"edgetpu\", and the Edge TPU delegate only runs "
-                       "them" % (device.variant, device.delegate))
+    try:
+        device.backend = backends.canonical(device.backend)
+        device.make_backend()
+    except EdgekitError as exc:
+        bad("backend" if "backend_options" not in table else "backend_options",
+            "is not usable: %s" % exc)
     return device
 
-
-def _looks_like_path(value):
-    return "/" in value or value.endswith((".so", ".dylib", ".dll")) or value.startswith(".")

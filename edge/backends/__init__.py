@@ -11,7 +11,6 @@ that backend alone, with the reason, while every other backend keeps working.
 """
 
 import importlib
-import os
 import pkgutil
 
 from edge.backends.base import Backend  # noqa: F401 - re-exported: edge.backends.Backend
@@ -25,8 +24,7 @@ _NOT_BACKENDS = ("base",)
 
 def backend_keys():
     """Every backend's key (module name), importable or not, sorted."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    return sorted(name for _, name, is_pkg in pkgutil.iter_modules([here])
+    return sorted(name for _, name, is_pkg in pkgutil.iter_modules(__path__)
                   if not is_pkg and name not in _NOT_BACKENDS and not name.startswith("_"))
 
 
@@ -59,13 +57,13 @@ def parse_device(device):
     return cls.key, (cls.parse_option(option) if option else {})
 
 
-def create(device="cpu", delegate=None, **options):
-    """A Backend for ``device`` (a key, alias or ``--device`` string) with ``options``.
+def create(spec="cpu", delegate=None, **options):
+    """A Backend for ``spec`` (a key, alias or ``--device`` string) with ``options``.
 
     ``delegate`` is the older spelling of a delegate library path: with ``cpu`` it selects the
-    ``delegate`` backend, with another device it overrides that device's library.
+    ``delegate`` backend, with another backend it overrides that backend's library.
     """
-    key, parsed = parse_device(device)
+    key, parsed = parse_device(spec)
     parsed.update(options)
     if delegate:
         if key == DEFAULT:
