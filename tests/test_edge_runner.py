@@ -309,3 +309,55 @@ def test_manifest_model_mismatch_is_caught(edge_model_dir, tmp_path):
     # even with verification off, the tensor specs give the swap away
     with pytest.raises(EdgekitError, match="manifest does not match model"):
         StreamingRunner(str(broken), verify=False)
+
+
+def test_runners_share_one_model_session_and_keep_their_streams_apart(edge_model_dir,
+                                                                      edge_swim_video,
+                                                                      edge_video):
+    """N cameras load the models once; interleaving two streams (in two threads, as the daemon's
+    workers do) gives each exactly what it gets alone."""
+    import threading
+
+    swim = decode_all(edge_swim_video)[:CLIP_LENGTH + 6]
+    other = decode_all(edge_video)[:CLIP_LENGTH + 6]
+    alone = [_collect(StreamingRunner(edge_model_dir), f) for f in (swim, other)]
+    a, b = StreamingRunner(edge_model_dir), StreamingRunner(edge_model_dir, stride=1)
+    assert a.session is b.session and a.frame_interpreter is b.frame_interpreter
+    assert a.rings[0] is not b.rings[0]
+    got = [[], []]
+
+    def stream(runner, frames, out):
+        for i, frame in enumerate(frames):
+            out.extend(runner.process(frame, frame_index=i))
+
+    threads = [threading.Thread(target=stream, args=(r, f, o))
+               for r, f, o in ((a, swim, got[0]), (b, other, got[1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for mine, reference in zip(got, alone):
+        assert len(mine) == len(reference) == 7
+        for x, y in zip(mine, reference):
+            for name in y.tasks:
+                np.testing.assert_array_equal(x.tasks[name].values, y.tasks[name].values)
+
+
+def test_run_clip_is_a_pure_call_that_leaves_the_stream_alone(edge_model_dir, edge_swim_video):
+    frames = decode_all(edge_swim_video)
+    reference = _collect(StreamingRunner(edge_model_dir), frames[:CLIP_LENGTH + 6])
+    runner = StreamingRunner(edge_model_dir)
+    got = _collect(runner, frames[:CLIP_LENGTH])
+    clip = runner.run_clip(frames[5:5 + CLIP_LENGTH][..., ::-1])  # RGB, another window
+    assert runner.frames == CLIP_LENGTH and runner.windows == 1
+    for i in range(CLIP_LENGTH, CLIP_LENGTH + 3):
+        got.extend(runner.process(frames[i], frame_index=i))
+    assert [r.last_frame for r in got] == [r.last_frame for r in reference[:4]]
+    np.testing.assert_array_equal(got[-1].tasks["action"].values,
+                                  reference[3].tasks["action"].values)
+    np.testing.assert_array_equal(clip.tasks["action"].values, reference[5].tasks["action"].values)
+
+
+def test_stride_zero_is_refused_not_replaced(edge_model_dir):
+    with pytest.raises(EdgekitError, match="stride must be >= 1 \\(got 0\\)"):
+        StreamingRunner(edge_model_dir, stride=0)
