@@ -32,7 +32,7 @@ from edge.gallery import Gallery
 from edge.interpreter import make_interpreter, parse_device
 from edge.manifest import Manifest
 from edge.preprocess import Preprocessor
-from edge.results import TaskOutput, WindowResult, dequantize_into
+from edge.results import WindowResult, decode_task, dequantize_into
 from edge.ringbuffer import FeatureRing, Requantizer
 from edge.tflite_inspect import signature_indices, tensor_specs
 
@@ -209,13 +209,9 @@ class StreamingRunner(object):
             values = np.empty(width, np.float32)  # per window: the caller keeps it
             raw = self.head_interpreter.get_tensor(index)
             dequantize_into(raw.reshape(-1), spec, values)
-            label = score = None
-            if task.kind == "classification":
-                best = int(np.argmax(values))
-                label, score = task.labels[best], float(values[best])
-            elif task.kind == "embedding":
+            tasks[task.name] = decode_task(task, values)
+            if task.kind == "embedding":
                 embedding = values
-            tasks[task.name] = TaskOutput(task.name, task.kind, values, label, score)
         match = None
         if self.gallery is not None and embedding is not None:
             match = self.gallery.match(embedding, self.unknown_threshold)
