@@ -41,7 +41,7 @@ def alert_label(edge_model_dir, pool_video):
     from edge.sources import FrameSource
 
     runner = StreamingRunner(edge_model_dir, rois=[tuple(REGIONS["lane1"])])
-    labels = [r.action_label for i, t, f in FrameSource(pool_video)
+    labels = [r.tasks["action"].label for i, t, f in FrameSource(pool_video)
               for r in runner.process(f, i, t)]
     for a, b in zip(labels, labels[1:]):
         if a == b:

@@ -20,8 +20,9 @@ from edge.errors import EdgekitError
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default=None, help="Override daemon.log_level.")
 def serve_command(config_path, check_config, log_level):
-    """Run the on-camera daemon: cameras in, action/identity/alert events out."""
-    from edge.serve.config import load_config, model_problems, resolve_target
+    """Run the on-camera daemon: cameras in, one event type per model task plus alerts out."""
+    from edge.serve.config import load_config, resolve_target
+    from edge.serve.model_check import event_policies, model_problems
 
     cfg = load_config(config_path)
     if check_config:
@@ -35,11 +36,14 @@ def serve_command(config_path, check_config, log_level):
         regions = sum(max(1, len(c.get("regions") or {})) for c in cfg.cameras.values()
                       if c["enabled"])
         outputs = [name for name, value in (("jsonl", cfg.jsonl), ("mqtt", cfg.mqtt)) if value]
+        from edge.serve.daemon import describe_policies
+        policies = event_policies(cfg.events, manifest, bool(cfg.model.get("gallery")))
         click.echo("%s: OK: %d camera(s), %d region(s), %d alert rule(s), outputs: %s, model %s "
-                   "(T=%d) on %s" % (config_path,
-                                     sum(1 for c in cfg.cameras.values() if c["enabled"]),
-                                     regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
-                                     manifest.clip_length, _target(cfg.model)))
+                   "(T=%d) on %s; events: %s"
+                   % (config_path, sum(1 for c in cfg.cameras.values() if c["enabled"]),
+                      regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
+                      manifest.clip_length, _target(cfg.model),
+                      describe_policies(policies, manifest)))
         return
     level = (log_level or cfg.daemon["log_level"]).upper()
     logging.basicConfig(level=getattr(logging, level),

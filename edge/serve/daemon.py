@@ -20,9 +20,10 @@ import time
 
 from edge.errors import EdgekitError
 from edge.serve.capture import CaptureThread, FrameQueue
-from edge.serve.config import model_problems, resolve_target
+from edge.serve.config import resolve_target
 from edge.serve.dispatch import Dispatcher
-from edge.serve.events import AlertRule, EventFactory, RegionEvents
+from edge.serve.events import AlertRule, EventFactory, RegionEvents, event_types
+from edge.serve.model_check import event_policies, model_problems, rule_task
 from edge.serve.worker import Worker
 
 log = logging.getLogger("edgekit.serve")
@@ -93,8 +94,12 @@ class Daemon(object):
         if model.get("gallery"):
             from edge.gallery import Gallery
             gallery = Gallery.load(model["gallery"])
-        labels = {t.name: list(t.labels) for t in manifest.tasks}
-        rules = [AlertRule(r) for r in cfg.alerts]
+        policies = event_policies(cfg.events, manifest, gallery is not None)
+        kinds = {t.name: t.kind for t in manifest.tasks}
+        rules = [AlertRule(r, kinds[rule_task(r)], rule_task(r)) for r in cfg.alerts]
+        self.factory.declare(event_types(policies))
+        log.info("events: %s; %d alert rule(s)", describe_policies(policies, manifest),
+                 len(rules))
 
         for name, camera_cfg in cfg.cameras.items():
             if not camera_cfg["enabled"]:
@@ -107,7 +112,7 @@ class Daemon(object):
                 gallery=gallery, unknown_threshold=model.get("unknown_threshold"),
                 gap_policy=model["gap_policy"], max_skip=model["max_skip"],
                 max_gap_s=model.get("max_gap_s"), delegate=model.get("delegate"))
-            region_events = [RegionEvents(name, region, self.factory, cfg.events, rules, labels)
+            region_events = [RegionEvents(name, region, self.factory, policies, rules)
                              for region in region_names]
             self.cameras.append(Camera(name, camera_cfg, runner, region_names, region_events,
                                        self.dispatcher))
@@ -254,3 +259,15 @@ class Daemon(object):
                 sinks[sink.name] = {"ok": True}
         return ok, {"status": "ok" if ok else "degraded", "cameras": cameras, "sinks": sinks,
                     "problems": list(self.problems)}
+
+
+def describe_policies(policies, manifest):
+    """What each task of the model emits, for the start-up log and ``--check-config``."""
+    emits = {p.task: p.describe() for p in policies}
+    words = []
+    for task in manifest.tasks:
+        if task.name in emits:
+            words.append("%s: %s" % (task.name, emits[task.name]))
+        elif task.kind == "regression":
+            words.append("%s: alert rules only (no min_change)" % task.name)
+    return ", ".join(words) or "none (alert rules only)"
