@@ -282,3 +282,13 @@ def test_swimmer_gallery_table_points_at_the_classification_task():
     assert model_problems(cfg, swim_manifest()) == []
     assert [p.task for p in event_policies(cfg.events, swim_manifest(), True)] == ["identity"]
     assert rule_task(cfg.alerts[0]) == "action"
+
+
+def test_old_spellings_are_noted_with_the_new_one():
+    from edge.serve.model_check import legacy_notes
+
+    cfg = config({"identity": False}, [{"name": "a", "label": "drowning"},
+                                       {"name": "b", "task": "age", "below": 3}])
+    assert legacy_notes(cfg) == [
+        "events.identity is the old spelling of [events.tasks.identity] enabled = false",
+        "alerts[0] has no task; it watches 'action' (write task = 'action')"]

@@ -22,7 +22,8 @@ from edge.errors import EdgekitError
 def serve_command(config_path, check_config, log_level):
     """Run the on-camera daemon: cameras in, one event type per model task plus alerts out."""
     from edge.serve.config import load_config, resolve_target
-    from edge.serve.model_check import event_policies, model_problems
+    from edge.serve.model_check import (describe_policies, event_policies, legacy_notes,
+                                        model_problems)
 
     cfg = load_config(config_path)
     if check_config:
@@ -36,7 +37,6 @@ def serve_command(config_path, check_config, log_level):
         regions = sum(max(1, len(c.get("regions") or {})) for c in cfg.cameras.values()
                       if c["enabled"])
         outputs = [name for name, value in (("jsonl", cfg.jsonl), ("mqtt", cfg.mqtt)) if value]
-        from edge.serve.daemon import describe_policies
         policies = event_policies(cfg.events, manifest, bool(cfg.model.get("gallery")))
         click.echo("%s: OK: %d camera(s), %d region(s), %d alert rule(s), outputs: %s, model %s "
                    "(T=%d) on %s; events: %s"
@@ -44,6 +44,8 @@ def serve_command(config_path, check_config, log_level):
                       regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
                       manifest.clip_length, _target(cfg.model),
                       describe_policies(policies, manifest)))
+        for note in legacy_notes(cfg):
+            click.echo("  note: %s" % note)
         return
     level = (log_level or cfg.daemon["log_level"]).upper()
     logging.basicConfig(level=getattr(logging, level),

@@ -23,7 +23,8 @@ from edge.serve.capture import CaptureThread, FrameQueue
 from edge.serve.config import resolve_target
 from edge.serve.dispatch import Dispatcher
 from edge.serve.events import AlertRule, EventFactory, RegionEvents, event_types
-from edge.serve.model_check import event_policies, model_problems, rule_task
+from edge.serve.model_check import (describe_policies, event_policies, legacy_notes,
+                                    model_problems, rule_task)
 from edge.serve.worker import Worker
 
 log = logging.getLogger("edgekit.serve")
@@ -100,6 +101,8 @@ class Daemon(object):
         self.factory.declare(event_types(policies))
         log.info("events: %s; %d alert rule(s)", describe_policies(policies, manifest),
                  len(rules))
+        for note in legacy_notes(cfg):
+            log.warning("config: %s", note)
 
         for name, camera_cfg in cfg.cameras.items():
             if not camera_cfg["enabled"]:
@@ -260,14 +263,3 @@ class Daemon(object):
         return ok, {"status": "ok" if ok else "degraded", "cameras": cameras, "sinks": sinks,
                     "problems": list(self.problems)}
 
-
-def describe_policies(policies, manifest):
-    """What each task of the model emits, for the start-up log and ``--check-config``."""
-    emits = {p.task: p.describe() for p in policies}
-    words = []
-    for task in manifest.tasks:
-        if task.name in emits:
-            words.append("%s: %s" % (task.name, emits[task.name]))
-        elif task.kind == "regression":
-            words.append("%s: alert rules only (no min_change)" % task.name)
-    return ", ".join(words) or "none (alert rules only)"

@@ -27,6 +27,17 @@ def rule_task(rule):
     return rule.get("task") or LEGACY_RULE_TASK
 
 
+def legacy_notes(cfg):
+    """The old spellings ``cfg`` uses, each with its new spelling (logged at start-up)."""
+    notes = ["events.%s is the old spelling of [events.tasks.%s] enabled = %s"
+             % (old, old, "true" if cfg.events[old] else "false")
+             for old in LEGACY_EVENT_KEYS if cfg.events.get(old) is not None]
+    notes += ["alerts[%d] has no task; it watches %r (write task = %r)"
+              % (i, LEGACY_RULE_TASK, LEGACY_RULE_TASK)
+              for i, rule in enumerate(cfg.alerts) if rule.get("task") is None]
+    return notes
+
+
 def paired_classification(task, tasks):
     """The classification task whose identity an embedding task's gallery matches name
     (``identity_embedding`` -> ``identity``, the manifest's naming), or None."""
@@ -151,3 +162,15 @@ def event_policies(events, manifest, gallery):
             policies.append(LabelPolicy(task.name, debounce, None, paired=True,
                                         classifier=False))
     return policies
+
+
+def describe_policies(policies, manifest):
+    """What each task of the model emits, for the start-up log and ``--check-config``."""
+    emits = {p.task: p.describe() for p in policies}
+    words = []
+    for task in manifest.tasks:
+        if task.name in emits:
+            words.append("%s: %s" % (task.name, emits[task.name]))
+        elif task.kind != "embedding":  # off, or a regression task without min_change
+            words.append("%s: no events (alert rules only)" % task.name)
+    return ", ".join(words) or "none (alert rules only)"
