@@ -21,15 +21,15 @@ import numpy as np
 class TaskOutput(object):
     """One task's head output for a window (see the module docstring for what each kind fills)."""
 
-    __slots__ = ("name", "kind", "values", "labels", "label", "score", "value")
+    __slots__ = ("name", "kind", "values", "label", "score", "labels", "value")
 
-    def __init__(self, name, kind, values, labels=(), label=None, score=None, value=None):
+    def __init__(self, name, kind, values, label=None, score=None, labels=(), value=None):
         self.name = name
         self.kind = kind
         self.values = values    # float32 outputs of the head for this task
-        self.labels = labels    # classification: the manifest's label list (shared, not copied)
         self.label = label
         self.score = score
+        self.labels = labels    # classification: the manifest's label list (shared, not copied)
         self.value = value
 
     @property
@@ -58,8 +58,8 @@ def decode_task(task, values):
     """
     if task.kind == "classification":
         best = int(np.argmax(values))
-        return TaskOutput(task.name, task.kind, values, task.labels, task.labels[best],
-                          float(values[best]))
+        return TaskOutput(task.name, task.kind, values, task.labels[best], float(values[best]),
+                          labels=task.labels)
     if task.kind == "regression":
         return TaskOutput(task.name, task.kind, values, value=float(values[0]))
     return TaskOutput(task.name, task.kind, values)

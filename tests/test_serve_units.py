@@ -452,9 +452,10 @@ def window(i, action, score=0.9, identity="ana"):
     values = np.full(4, (1.0 - score) / 3, np.float32)
     values[ACTIONS.index(action)] = score
     ident = np.array([0.7, 0.1, 0.1, 0.1], np.float32)
-    tasks = {"action": TaskOutput("action", "classification", values, ACTIONS, action, score),
-             "identity": TaskOutput("identity", "classification", ident, IDENTITIES, identity,
-                                    0.7)}
+    tasks = {"action": TaskOutput("action", "classification", values, action, score,
+                                  labels=ACTIONS),
+             "identity": TaskOutput("identity", "classification", ident, identity, 0.7,
+                                    labels=IDENTITIES)}
     return WindowResult(0, (0, 0, 32, 32), i, i + 7, i / 15.0, (i + 7) / 15.0, tasks)
 
 
