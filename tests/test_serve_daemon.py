@@ -522,3 +522,34 @@ def test_face_example_config_checks_against_a_face_model(tmp_path, edge_face_mod
     assert proc.stderr.startswith("edgekit: error: ")
     assert "alerts[1].task: required key missing (the model's tasks: age (regression), " \
            "gender (classification), race (classification))" in proc.stderr
+
+
+def test_swim_example_and_an_old_style_config_check_against_the_swim_model(tmp_path,
+                                                                            edge_model_dir):
+    """examples/serve.toml passes --check-config against a real swimmer model directory, and so
+    does a config in the old spelling (events action/identity switches, a rule without task),
+    with a note giving the new spelling."""
+    with open(os.path.join(ROOT, "examples", "serve.toml")) as handle:
+        text = handle.read().replace('dir = "/opt/edgekit/models/swim"',
+                                     "dir = %s" % json.dumps(edge_model_dir))
+    example = tmp_path / "serve.toml"
+    example.write_text(text)
+    old = tmp_path / "old.toml"
+    old.write_text("[model]\ndir = %s\n[events]\ndebounce_windows = 2\nmin_score = 0.0\n"
+                   "action = true\nidentity = false\n[[alerts]]\nname = \"drowning\"\n"
+                   "label = \"drowning\"\nmin_score = 0.8\n[cameras.pool]\nsource = \"0\"\n"
+                   "[outputs.jsonl]\npath = \"events.jsonl\"\n" % json.dumps(edge_model_dir))
+    outputs = []
+    for path in (example, old):
+        proc = subprocess.run([sys.executable, "-m", "edge.cli", "serve", "--config", str(path),
+                               "--check-config"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    assert "events: action: label changes (debounce 2), identity: label changes" in outputs[0]
+    assert "note" not in outputs[0]
+    assert "events: action: label changes (debounce 2)" in outputs[1]
+    assert "identity: label changes" not in outputs[1]
+    assert "note: events.identity is the old spelling of [events.tasks.identity] enabled = " \
+           "false" in outputs[1]
+    assert "note: alerts[0] has no task; it watches 'action'" in outputs[1]
