@@ -55,7 +55,8 @@ def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, r
     lines = ['[model]', 'dir = %s' % json.dumps(model), 'threads = 1',
              '[events]', 'debounce_windows = 1']
     for label in labels:
-        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'label = %s' % json.dumps(label),
+        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'task = "action"',
+                  'label = %s' % json.dumps(label),
                   'min_score = 0.0', 'consecutive = 1', 'cooldown_s = 0']
     for name in camera_names(cameras):
         lines += ['[cameras.%s]' % name, 'source = %s' % json.dumps(video), 'fps = %s' % fps,

@@ -2,6 +2,9 @@
 
 ``run`` streams a file, camera or URL through :class:`edge.runner.StreamingRunner` and writes one
 JSON line per region per window (``--jsonl``) and optionally an annotated video (``--write``).
+Both follow the model's tasks (:meth:`edge.results.TaskOutput.to_dict`): a label and its scores
+per classification task, a value per regression task, the vector of an embedding; the console
+ends with a summary per task (windows per label, range and mean of each value).
 Both outputs are written under a temporary name and renamed into place when the stream ends (or
 is interrupted), so a reader never sees a half-written file under the final name.
 
@@ -18,6 +21,7 @@ import cv2
 from edge.errors import EdgekitError
 from edge.gallery import DEFAULT_THRESHOLD, Gallery
 from edge.preprocess import check_roi, parse_roi
+from edge.results import describe
 from edge.ringbuffer import GAP_POLICIES
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov")
@@ -52,6 +56,48 @@ class _PendingFile(object):
             os.remove(self.tmp)
 
 
+class _TaskSummary(object):
+    """What the windows said, per task, for the console: how many windows gave each label
+    (classification, and gallery matches), and the range and mean of each value (regression)."""
+
+    def __init__(self, tasks):
+        self.tasks = [t for t in tasks if t.kind != "embedding"]
+        self.labels = {t.name: {} for t in self.tasks}
+        self.values = {t.name: [0, 0.0, None, None] for t in self.tasks if t.kind == "regression"}
+        self.matches = {}
+
+    def add(self, result):
+        for name, counts in self.labels.items():
+            task = result.tasks[name]
+            if task.kind == "classification":
+                counts[task.label] = counts.get(task.label, 0) + 1
+        for name, acc in self.values.items():
+            value = result.tasks[name].value
+            acc[0] += 1
+            acc[1] += value
+            acc[2] = value if acc[2] is None else min(acc[2], value)
+            acc[3] = value if acc[3] is None else max(acc[3], value)
+        if result.match is not None:
+            self.matches[result.match.name] = self.matches.get(result.match.name, 0) + 1
+
+    def lines(self):
+        out = []
+        for task in self.tasks:
+            if task.kind == "regression":
+                n, total, low, high = self.values[task.name]
+                if n:
+                    out.append("%s: mean %.2f, min %.2f, max %.2f over %d windows"
+                               % (task.name, total / n, low, high, n))
+                continue
+            counts = sorted(self.labels[task.name].items(), key=lambda kv: (-kv[1], kv[0]))
+            if counts:
+                out.append("%s: %s" % (task.name, ", ".join("%s %d" % kv for kv in counts)))
+        if self.matches:
+            out.append("gallery: %s" % ", ".join(
+                "%s %d" % kv for kv in sorted(self.matches.items(), key=lambda kv: -kv[1])))
+        return out
+
+
 class _Annotator(object):
     """Draws each region's box and latest labels onto the frame and writes it to a video."""
 
@@ -77,7 +123,8 @@ class _Annotator(object):
             result = self.latest.get(index)
             if result is None:
                 continue
-            words = [t.label for t in result.tasks.values() if t.label is not None]
+            words = [t.label if t.kind == "classification" else "%s %s" % (t.name, describe(t))
+                     for t in result.tasks.values() if t.kind != "embedding"]
             if result.match is not None:
                 words.append("id:%s" % result.match.name)
             cv2.putText(frame, " ".join(words), (x + 2, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
@@ -133,6 +180,7 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
     handle = open(pending.tmp, "w", encoding="utf-8") if pending else None
     annotator = None
     windows = 0
+    summary = _TaskSummary(runner.manifest.tasks)
     try:
         for index, timestamp, frame in source_obj:
             if max_frames is not None and source_obj.stats.frames_read > max_frames:
@@ -140,6 +188,7 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
             results = runner.process(frame, index, timestamp)
             for result in results:
                 windows += 1
+                summary.add(result)
                 if handle is not None:
                     handle.write(json.dumps(result.to_dict()) + "\n")
             if write:
@@ -162,6 +211,8 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
     click.echo("%d frames read, %d skipped, %d missing; %d windows over %d region(s); %s"
                % (stats.frames_read, stats.frames_skipped, stats.frames_missing, windows,
                   len(runner.rois), stats.reason))
+    for line in summary.lines():
+        click.echo("  " + line)
 
 
 def identity_from_name(path):

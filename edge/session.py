@@ -36,7 +36,7 @@ from edge import backends
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, Manifest
 from edge.preprocess import Preprocessor
-from edge.results import TaskOutput, WindowResult, dequantize_into
+from edge.results import WindowResult, decode_task, dequantize_into
 from edge.ringbuffer import FeatureRing, Requantizer
 from edge.tflite_inspect import signature_indices, tensor_specs
 
@@ -171,11 +171,7 @@ class ModelSession(object):
         for task, index, spec, width in self.tasks:
             values = np.empty(width, np.float32)  # per window: the caller keeps it
             dequantize_into(head.get_tensor(index).reshape(-1), spec, values)
-            label = score = None
-            if task.kind == "classification":
-                best = int(np.argmax(values))
-                label, score = task.labels[best], float(values[best])
-            tasks[task.name] = TaskOutput(task.name, task.kind, values, label, score)
+            tasks[task.name] = decode_task(task, values)
         return tasks
 
     # -- whole clips (enrollment, scoring) -------------------------------------------------------

@@ -68,8 +68,8 @@ def stream_video(model_dir, video, truth, stride, clip_frames):
                 first, last = result.first_frame, result.last_frame
                 if first // clip_frames == last // clip_frames:
                     scored += 1
-                    correct_action += result.action_label == truth[first][0]
-                    correct_identity += result.identity_label == truth[first][1]
+                    correct_action += result.tasks["action"].label == truth[first][0]
+                    correct_identity += result.tasks["identity"].label == truth[first][1]
     finally:
         source.close()
     return {"frames": source.stats.frames_read, "windows": windows, "scored_windows": scored,

@@ -6,17 +6,24 @@ that did not fire. So, as Frigate does, every unknown key, wrong type and out-of
 rejected with its full key path (``cameras.pool.regions.lane1``) and what is allowed. All errors
 in a file are collected and reported together, so one ``--check-config`` run shows them all.
 
-The schema is data (:data:`SCHEMA`): each section maps key -> :class:`Key` (type, default, range
-or choices, help). The result is plain nested dicts of checked values with defaults filled in,
-wrapped by :class:`ServeConfig` for attribute-free, explicit access.
+The schema is data (``MODEL``, ``CAMERA``, ``EVENTS``, ``ALERT``, ...): each section maps key ->
+:class:`~edge.serve.keys.Key` (type, default, range or choices, help), checked by the engine in
+:mod:`edge.serve.keys`. The result is plain nested dicts of checked values with defaults filled
+in, wrapped by :class:`ServeConfig` for attribute-free, explicit access.
+
+Events and alert rules name the model's tasks (``[events.tasks.age]``, ``task = "gender"``),
+which only the model directory knows; this module checks their shape, and
+:func:`edge.serve.model_check.model_problems` checks them against the manifest at start-up (and
+for ``--check-config``).
 """
 
 import os
-import re
 import socket
 import sys
 
 from edge.errors import EdgekitError
+from edge.serve.keys import (NAME_RE, Key, check_section, check_table, resolve_path,
+                             type_name)
 
 if sys.version_info >= (3, 11):
     import tomllib as _toml
@@ -25,23 +32,6 @@ else:  # pragma: no cover - Python 3.9/3.10 on devices
         import tomli as _toml
     except ImportError:
         _toml = None
-
-REQUIRED = object()
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TASK_KEYS = ("action", "identity")
-
-
-class Key(object):
-    """One config key: ``kind`` in int/float/number/str/bool/list/box; optional range/choices."""
-
-    def __init__(self, kind, default=REQUIRED, low=None, high=None, choices=None, help=""):
-        self.kind = kind
-        self.default = default
-        self.low = low
-        self.high = high
-        self.choices = choices
-        self.help = help
-
 
 MODEL = {
     "dir": Key("str", help="model directory written by 'edgekit quantize'"),
@@ -78,19 +68,39 @@ CAMERA = {
     "regions": Key("regions", None, help="name = [x, y, w, h] in source pixels"),
 }
 
+SCORE = (-1e6, 1e6)  # scores are probabilities for softmax heads, margins for hinge heads
+
 EVENTS = {
     "debounce_windows": Key("int", 2, 1, 1000,
-                            help="windows a new label must hold before an event"),
-    "min_score": Key("number", 0.0, 0.0, 1.0, help="windows below this score do not count"),
-    "action": Key("bool", True, help="emit action events"),
-    "identity": Key("bool", True, help="emit identity events"),
+                            help="windows a change must hold before an event (every task)"),
+    "min_score": Key("number", None, *SCORE,
+                     help="classification windows scoring below this do not vote (default: all "
+                          "vote)"),
+    "tasks": Key("section", None, help="one [events.tasks.NAME] table per task to tune"),
+    # The old spellings (swimmer models, before events followed the manifest's tasks): kept so
+    # a config on a deployed camera still starts after an upgrade; see edge.serve.model_check.
+    "action": Key("bool", None, help="old spelling of [events.tasks.action] enabled"),
+    "identity": Key("bool", None, help="old spelling of [events.tasks.identity] enabled"),
+}
+
+EVENT_TASK = {
+    "enabled": Key("bool", True, help="emit this task's events"),
+    "debounce_windows": Key("int", None, 1, 1000, help="default: [events] debounce_windows"),
+    "min_score": Key("number", None, *SCORE,
+                     help="classification: windows scoring below this do not vote"),
+    "min_change": Key("number", None, 0.0, 1e9,
+                      help="regression: publish when the value moved by more than this (in the "
+                           "task's units) since the last published value"),
 }
 
 ALERT = {
     "name": Key("name"),
-    "task": Key("str", "action", choices=TASK_KEYS),
-    "label": Key("str"),
-    "min_score": Key("number", 0.5, 0.0, 1.0),
+    "task": Key("name", None, help="a task of the model (default: action, for swimmer configs "
+                                   "written before tasks were generic)"),
+    "label": Key("str", None, help="classification: the label that fires"),
+    "min_score": Key("number", None, *SCORE, help="classification: default 0.5"),
+    "above": Key("number", None, *SCORE, help="regression: fires while the value is above this"),
+    "below": Key("number", None, *SCORE, help="regression: fires while the value is below this"),
     "consecutive": Key("int", 1, 1, 10000),
     "cooldown_s": Key("number", 60.0, 0.0, 86400.0),
     "cameras": Key("list", None, help="camera names the rule applies to (default: all)"),
@@ -183,16 +193,16 @@ def parse_config(raw, path=None):
         errors.append("%s: unknown section or key (allowed: %s)" % (key, ", ".join(sorted(TOP))))
 
     data = {}
-    data["model"] = _section(raw, "model", MODEL, errors, required=True)
+    data["model"] = check_section(raw, "model", MODEL, errors, required=True)
     if data["model"].get("dir"):
-        data["model"]["dir"] = _resolve(base, data["model"]["dir"])
+        data["model"]["dir"] = resolve_path(base, data["model"]["dir"])
     if data["model"].get("devices_file"):
-        data["model"]["devices_file"] = _resolve(base, data["model"]["devices_file"])
+        data["model"]["devices_file"] = resolve_path(base, data["model"]["devices_file"])
     if data["model"].get("target") and any(k in raw.get("model", {}) for k in
                                            ("device", "delegate", "threads")):
         errors.append("model.target: give a target or device/delegate/threads, not both")
     if data["model"].get("gallery"):
-        data["model"]["gallery"] = _resolve(base, data["model"]["gallery"])
+        data["model"]["gallery"] = resolve_path(base, data["model"]["gallery"])
 
     cameras = raw.get("cameras", None)
     data["cameras"] = {}
@@ -204,7 +214,7 @@ def parse_config(raw, path=None):
             if not NAME_RE.match(name):
                 errors.append("%s: camera names may use letters, digits, _ and - (1-64 chars)"
                               % key_path)
-            camera = _table(table, key_path, CAMERA, errors)
+            camera = check_table(table, key_path, CAMERA, errors)
             if camera is None:
                 continue
             if camera.get("reconnect_max_s") is not None and camera.get("reconnect_min_s") \
@@ -212,49 +222,29 @@ def parse_config(raw, path=None):
                 errors.append("%s.reconnect_max_s: must be >= reconnect_min_s" % key_path)
             source = camera.get("source")
             if isinstance(source, str) and "://" not in source and not source.isdigit():
-                camera["source"] = _resolve(base, source)
+                camera["source"] = resolve_path(base, source)
             data["cameras"][name] = camera
         if data["cameras"] and not any(c.get("enabled") for c in data["cameras"].values()):
             errors.append("cameras: every camera is disabled; enable at least one")
 
-    data["events"] = _section(raw, "events", EVENTS, errors)
-
-    data["alerts"] = []
-    alerts = raw.get("alerts", [])
-    if not isinstance(alerts, list):
-        errors.append("alerts: must be an array of tables ([[alerts]]), got %s"
-                      % _type_name(alerts))
-    else:
-        names = set()
-        for i, table in enumerate(alerts):
-            rule = _table(table, "alerts[%d]" % i, ALERT, errors)
-            if rule is None:
-                continue
-            if rule.get("name") in names:
-                errors.append("alerts[%d].name: %r is used by another rule; names must be unique"
-                              % (i, rule["name"]))
-            names.add(rule.get("name"))
-            for camera in rule.get("cameras") or []:
-                if data["cameras"] and camera not in data["cameras"]:
-                    errors.append("alerts[%d].cameras: no camera named %r (cameras: %s)"
-                                  % (i, camera, ", ".join(sorted(data["cameras"]))))
-            data["alerts"].append(rule)
+    data["events"] = _events(raw, errors)
+    data["alerts"] = _alerts(raw, data["cameras"], errors)
 
     outputs = raw.get("outputs", {})
     data["outputs"] = {}
     if not isinstance(outputs, dict):
-        errors.append("outputs: must be a table, got %s" % _type_name(outputs))
+        errors.append("outputs: must be a table, got %s" % type_name(outputs))
     else:
         for key in sorted(set(outputs) - {"jsonl", "mqtt"}):
             errors.append("outputs.%s: unknown output (allowed: jsonl, mqtt)" % key)
         if "jsonl" in outputs:
-            jsonl = _table(outputs["jsonl"], "outputs.jsonl", JSONL, errors)
+            jsonl = check_table(outputs["jsonl"], "outputs.jsonl", JSONL, errors)
             if jsonl is not None:
                 if jsonl.get("path"):
-                    jsonl["path"] = _resolve(base, jsonl["path"])
+                    jsonl["path"] = resolve_path(base, jsonl["path"])
                 data["outputs"]["jsonl"] = jsonl
         if "mqtt" in outputs:
-            mqtt = _table(outputs["mqtt"], "outputs.mqtt", MQTT, errors)
+            mqtt = check_table(outputs["mqtt"], "outputs.mqtt", MQTT, errors)
             if mqtt is not None:
                 _finish_mqtt(mqtt, base, errors)
                 data["outputs"]["mqtt"] = mqtt
@@ -262,13 +252,82 @@ def parse_config(raw, path=None):
             errors.append("outputs: no output configured; add [outputs.jsonl] and/or "
                           "[outputs.mqtt], or events go nowhere")
 
-    data["http"] = _section(raw, "http", HTTP, errors)
-    data["daemon"] = _section(raw, "daemon", DAEMON, errors)
+    data["http"] = check_section(raw, "http", HTTP, errors)
+    data["daemon"] = check_section(raw, "daemon", DAEMON, errors)
 
     if errors:
         raise EdgekitError("%s: %d problem(s) in the config:\n  %s"
                            % (where, len(errors), "\n  ".join(errors)))
     return ServeConfig(data, path)
+
+
+def _events(raw, errors):
+    """[events] with its [events.tasks.NAME] tables checked (task names are checked against the
+    model at start-up, :func:`edge.serve.model_check.model_problems`)."""
+    events = check_section(raw, "events", EVENTS, errors)
+    tables = events.get("tasks")
+    events["tasks"] = {}
+    if tables is None:
+        return events
+    if not isinstance(tables, dict):
+        errors.append("events.tasks: must be a table of [events.tasks.NAME] tables, got %s"
+                      % type_name(tables))
+        return events
+    for name, table in tables.items():
+        key_path = "events.tasks.%s" % name
+        if not NAME_RE.match(name):
+            errors.append("%s: task names use letters, digits, _ and - (1-64 chars)" % key_path)
+            continue
+        checked = check_table(table, key_path, EVENT_TASK, errors)
+        if checked is not None:
+            events["tasks"][name] = checked
+    for old in ("action", "identity"):
+        if events.get(old) is not None and isinstance(tables.get(old), dict) \
+                and "enabled" in tables[old]:
+            errors.append("events.%s: the old spelling of [events.tasks.%s] enabled; give one of "
+                          "them" % (old, old))
+    return events
+
+
+def _alerts(raw, cameras, errors):
+    """[[alerts]]: each rule is a classification rule (label, min_score) or a regression rule
+    (above and/or below); which one the task is, is checked against the model at start-up."""
+    rules = []
+    alerts = raw.get("alerts", [])
+    if not isinstance(alerts, list):
+        errors.append("alerts: must be an array of tables ([[alerts]]), got %s"
+                      % type_name(alerts))
+        return rules
+    names = set()
+    for i, table in enumerate(alerts):
+        where = "alerts[%d]" % i
+        rule = check_table(table, where, ALERT, errors)
+        if rule is None:
+            continue
+        if rule.get("name") in names:
+            errors.append("%s.name: %r is used by another rule; names must be unique"
+                          % (where, rule["name"]))
+        names.add(rule.get("name"))
+        threshold = rule.get("above") is not None or rule.get("below") is not None
+        if rule.get("label") is None and not threshold and "label" not in table:
+            errors.append("%s.label: required key missing (a classification rule names its "
+                          "label; a regression rule gives above and/or below instead)" % where)
+        elif rule.get("label") is not None and threshold:
+            errors.append("%s: label is for classification rules, above/below for regression "
+                          "rules; give one or the other" % where)
+        if threshold and rule.get("min_score") is not None:
+            errors.append("%s.min_score: only for classification rules (with label); a "
+                          "regression rule fires on above/below" % where)
+        if rule.get("above") is not None and rule.get("below") is not None \
+                and not rule["below"] < rule["above"]:
+            errors.append("%s: with both, below (%s) must be less than above (%s): the rule "
+                          "fires outside [below, above]" % (where, rule["below"], rule["above"]))
+        for camera in rule.get("cameras") or []:
+            if cameras and camera not in cameras:
+                errors.append("%s.cameras: no camera named %r (cameras: %s)"
+                              % (where, camera, ", ".join(sorted(cameras))))
+        rules.append(rule)
+    return rules
 
 
 def _finish_mqtt(mqtt, base, errors):
@@ -284,153 +343,33 @@ def _finish_mqtt(mqtt, base, errors):
     if (mqtt.get("password") is not None or mqtt.get("password_file")) and not mqtt.get("username"):
         errors.append("outputs.mqtt.username: required when a password is given")
     if mqtt.get("password_file"):
-        mqtt["password_file"] = _resolve(base, mqtt["password_file"])
+        mqtt["password_file"] = resolve_path(base, mqtt["password_file"])
     if mqtt.get("spool_dir"):
-        mqtt["spool_dir"] = _resolve(base, mqtt["spool_dir"])
+        mqtt["spool_dir"] = resolve_path(base, mqtt["spool_dir"])
     if mqtt.get("reconnect_max_s", 0) < mqtt.get("reconnect_min_s", 0):
         errors.append("outputs.mqtt.reconnect_max_s: must be >= reconnect_min_s")
     tls = mqtt.get("tls")
     if tls is not None:
-        tls = _table(tls, "outputs.mqtt.tls", TLS, errors)
+        tls = check_table(tls, "outputs.mqtt.tls", TLS, errors)
         if tls is not None:
             for key in ("ca_file", "cert_file", "key_file"):
                 if tls.get(key):
-                    tls[key] = _resolve(base, tls[key])
+                    tls[key] = resolve_path(base, tls[key])
             if bool(tls.get("cert_file")) != bool(tls.get("key_file")):
                 errors.append("outputs.mqtt.tls: cert_file and key_file go together")
         mqtt["tls"] = tls
 
 
-def _section(raw, name, schema, errors, required=False):
-    if name not in raw:
-        if required:
-            errors.append("%s: required section missing" % name)
-            return {}
-        return _table({}, name, schema, errors) or {}
-    return _table(raw[name], name, schema, errors) or {}
-
-
-def _table(table, key_path, schema, errors):
-    if not isinstance(table, dict):
-        errors.append("%s: must be a table, got %s" % (key_path, _type_name(table)))
-        return None
-    out = {}
-    for key in sorted(set(table) - set(schema)):
-        errors.append("%s.%s: unknown key (allowed: %s)" % (key_path, key, ", ".join(schema)))
-    for key, spec in schema.items():
-        full = "%s.%s" % (key_path, key)
-        if key not in table:
-            if spec.default is REQUIRED:
-                errors.append("%s: required key missing%s" % (full, _helpful(spec)))
-            out[key] = None if spec.default is REQUIRED else spec.default
-            continue
-        value = _check(table[key], spec, full, errors)
-        out[key] = value
-    return out
-
-
-def _check(value, spec, full, errors):
-    def bad(expected):
-        errors.append("%s: must be %s, got %r" % (full, expected, value))
-        return None
-
-    kind = spec.kind
-    if kind == "bool":
-        return value if isinstance(value, bool) else bad("true or false")
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            return bad("an integer")
-    elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return bad("a number")
-        value = float(value)
-    elif kind in ("str", "name"):
-        if not isinstance(value, str) or not value.strip():
-            return bad("a non-empty string")
-        if kind == "name" and not NAME_RE.match(value):
-            return bad("a name of letters, digits, _ and - (1-64 chars)")
-    elif kind == "source":
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
-            return bad("a camera index (0), a file path or an rtsp:// / http:// URL")
-        value = str(value)
-    elif kind == "list":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return bad("a list of strings")
-        return list(value)
-    elif kind == "section":
-        return value  # checked by the caller against its own schema
-    elif kind == "regions":
-        return _regions(value, full, errors)
-    if spec.choices is not None and value not in spec.choices:
-        return bad("one of %s" % ", ".join(repr(c) for c in spec.choices))
-    if spec.low is not None and value < spec.low or spec.high is not None and value > spec.high:
-        return bad("between %s and %s" % (spec.low, spec.high))
-    return value
-
-
-def _regions(value, full, errors):
-    if not isinstance(value, dict) or not value:
-        errors.append("%s: must be a table of name = [x, y, w, h], got %r" % (full, value))
-        return None
-    regions = {}
-    for name, box in value.items():
-        where = "%s.%s" % (full, name)
-        if not NAME_RE.match(name):
-            errors.append("%s: region names may use letters, digits, _ and - (1-64 chars)"
-                          % where)
-            continue
-        ok = (isinstance(box, list) and len(box) == 4
-              and all(isinstance(v, int) and not isinstance(v, bool) for v in box))
-        if not ok or box[0] < 0 or box[1] < 0 or box[2] < 1 or box[3] < 1:
-            errors.append("%s: must be [x, y, w, h] integers with x, y >= 0 and w, h >= 1, "
-                          "got %r" % (where, box))
-            continue
-        regions[name] = tuple(box)
-    return regions
-
-
-def _helpful(spec):
-    return " (%s)" % spec.help if spec.help else ""
-
-
-def _resolve(base, path):
-    """Relative paths in the config are relative to the config file, not the working dir."""
-    path = os.path.expanduser(path)
-    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
-
-
-def _type_name(value):
-    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
-
-
-def model_problems(cfg, manifest):
-    """Ways the config and the model directory disagree (each a message with the key path)."""
-    problems = []
-    window = cfg.model.get("window")
-    if window is not None and window != manifest.clip_length:
-        problems.append("model.window = %d but the model in %s takes clips of %d frames "
-                        "(manifest clip_length); remove model.window or point model.dir at a "
-                        "model built for %d" % (window, cfg.model["dir"], manifest.clip_length,
-                                                window))
-    tasks = {t.name: t for t in manifest.tasks}
-    for i, rule in enumerate(cfg.alerts):
-        task = tasks.get(rule["task"])
-        if task is None or task.kind != "classification":
-            problems.append("alerts[%d].task: the model has no classification task %r (it has: "
-                            "%s)" % (i, rule["task"], ", ".join(sorted(tasks))))
-        elif rule["label"] not in task.labels:
-            problems.append("alerts[%d].label: %r is not a label of task %s (labels: %s)"
-                            % (i, rule["label"], rule["task"], ", ".join(task.labels)))
-    if cfg.model.get("gallery") and not any(t.kind == "embedding" for t in manifest.tasks):
-        problems.append("model.gallery is set but the model in %s has no embedding task; remove "
-                        "model.gallery or use a model with one" % cfg.model["dir"])
-    return problems
-
-
 def resolve_target(model):
-    """Fill ``device``/``delegate``/``threads`` of ``model`` from its devices.toml ``target``."""
+    """Set ``model["backend"]`` (the :class:`~edge.backends.base.Backend` the frame model runs
+    on) and ``threads``: from the devices.toml ``target`` when given, else from ``device`` and
+    ``delegate``. A device the backends do not know is an error naming the key."""
     if not model.get("target"):
+        from edge import backends
+        try:
+            model["backend"] = backends.create(model["device"], delegate=model.get("delegate"))
+        except EdgekitError as exc:
+            raise EdgekitError("model.device: %s" % exc)
         return model
     try:
         from edge.devices import get_device, load_devices
@@ -444,7 +383,7 @@ def resolve_target(model):
     except EdgekitError as exc:
         where = "model.devices_file" if path else "model.target"
         raise EdgekitError("%s: cannot use target %r: %s" % (where, model["target"], exc))
-    model["device"] = device.runtime_device
-    model["delegate"] = device.runtime_delegate
+    model["backend"] = device.make_backend()
+    model["device"], model["delegate"] = device.backend, None
     model["threads"] = device.threads or model["threads"]
     return model
