@@ -16,8 +16,8 @@ import os
 
 import numpy as np
 
+from edge.atomic import write_bytes, write_text
 from edge.errors import EdgekitError
-from edge.manifest import atomic_write_bytes, atomic_write_text
 
 UNKNOWN = "unknown"
 DEFAULT_THRESHOLD = 0.5
@@ -104,12 +104,12 @@ class Gallery(object):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, embeddings=self.embeddings, labels=self.labels)
-        atomic_write_bytes(path, buffer.getvalue())
+        write_bytes(path, buffer.getvalue())
         meta = {"names": self.names, "threshold": self.threshold, "dim": self.dim,
                 "count": int(len(self.labels)), "model": self.model,
                 "per_identity": {n: int((self.labels == i).sum())
                                  for i, n in enumerate(self.names)}}
-        atomic_write_text(self.sidecar(path), json.dumps(meta, indent=2) + "\n")
+        write_text(self.sidecar(path), json.dumps(meta, indent=2) + "\n")
         return path
 
     @classmethod

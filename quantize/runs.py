@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
+from edge.atomic import write_json
 from edge.errors import EdgekitError
 from quantize.config import ModelConfig
-from quantize.fsutil import write_json
 
 RUN_KIND = "edgekit-mtdnn-run"
 WEIGHTS_FILE = "model.weights.h5"

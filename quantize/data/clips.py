@@ -14,6 +14,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from edge.atomic import write_json
 from edge.errors import EdgekitError
 from edge.video import read_clip
 
@@ -55,13 +56,8 @@ class ClipLabels:
         for key, names in (("actions", self.actions), ("identities", self.identities)):
             _check_names(names, key, os.path.join(folder, LABELS_FILE))
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, LABELS_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"actions": list(self.actions), "identities": list(self.identities)},
-                      handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
+        write_json(os.path.join(folder, LABELS_FILE),
+                   {"actions": list(self.actions), "identities": list(self.identities)})
 
 
 def _check_names(names, key, path):

@@ -18,12 +18,12 @@ seeded by ``seed`` drives every random draw, so the same seed gives the same fra
 """
 
 import datetime
-import json
 import os
 
 import cv2
 import numpy as np
 
+from edge.atomic import write_bytes, write_json
 from edge.errors import EdgekitError
 from edge.video import FOURCC_BY_SUFFIX, write_video
 from quantize.data.clips import ClipLabels, LABELS_FILE, parse_clip_name
@@ -233,11 +233,7 @@ def _prepare_out_dir(out_dir, is_ours, overwrite):
 
 
 def _write_marker(out_dir, summary):
-    path = os.path.join(out_dir, MARKER_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
-    os.replace(tmp, path)
+    write_json(os.path.join(out_dir, MARKER_FILE), summary)
 
 
 def _is_clip_file(name):
@@ -372,10 +368,7 @@ def synthesize_faces(out_dir, count=64, size=(64, 64), seed=0, overwrite=False):
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])
         if not ok:  # pragma: no cover - OpenCV without JPEG support
             raise EdgekitError("OpenCV cannot encode JPEG here; install opencv-python-headless")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data.tobytes())
-        os.replace(tmp, path)
+        write_bytes(path, data.tobytes())
         ages.append(age)
         genders[gender] += 1
         races[race] += 1

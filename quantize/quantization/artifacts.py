@@ -14,10 +14,10 @@ import os
 import shutil
 import tempfile
 
+from edge.atomic import write_json, write_text
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, InputSpec, Manifest, TaskSpec
 from edge.tflite_inspect import describe_model
-from quantize.fsutil import write_json, write_text
 
 
 def check_out_dir(out):
