@@ -24,9 +24,10 @@ import cv2
 import numpy as np
 
 from edge.atomic import write_bytes, write_json
+from edge.clipnames import format_clip_name, parse_clip_name
 from edge.errors import EdgekitError
 from edge.video import FOURCC_BY_SUFFIX, write_video
-from quantize.data.clips import ClipLabels, LABELS_FILE, parse_clip_name
+from quantize.data.clips import ClipLabels, LABELS_FILE
 from quantize.data.utkface import GENDERS, RACES, parse_utkface_name
 
 ACTIONS = ["breaststroke", "drowning", "freestyle", "safe"]
@@ -269,7 +270,8 @@ def synthesize_swimmers(out_dir, clips_per_pair=6, frames=15, size=(100, 100), s
             look = swimmer_look(k)
             for n in range(int(clips_per_pair)):
                 clip = render_swim_clip(rng, action, look, int(frames), height, width)
-                write_video(os.path.join(out_dir, "%s_%s_%d.%s" % (action, identity, n, fmt)), clip)
+                name = format_clip_name(action, identity, n, "." + fmt)
+                write_video(os.path.join(out_dir, name), clip)
                 count += 1
     ClipLabels(actions=list(ACTIONS), identities=names).save(out_dir)
     summary = {"kind": "swim", "out_dir": out_dir, "clips": count, "frames": int(frames),
