@@ -43,13 +43,14 @@ class Key(object):
     ``schema``: the Schema of a ``table``/``tables``; ``names``/``names_help``: a regex the names
     of a ``map`` must match and what to say when one does not. ``nullable``: ``None`` (JSON
     null) is a valid value. ``allowed``: the text after ``allowed:`` when the generated one
-    (range, choices) would not say enough. An absent ``table`` whose default is a dict is
-    checked as that dict, so its own keys' defaults are filled in.
+    (range, choices) would not say enough; ``expected``: what to call the right type when the
+    kind's name (``a table``) would not. An absent ``table`` whose default is a dict is checked
+    as that dict, so its own keys' defaults are filled in.
     """
 
     def __init__(self, kind, default=REQUIRED, low=None, high=None, choices=None, help="",
                  item=None, schema=None, check=None, nullable=False, allowed=None, names=None,
-                 names_help=""):
+                 names_help="", expected=None):
         self.kind = kind
         self.default = default
         self.low = low
@@ -61,6 +62,7 @@ class Key(object):
         self.check = check
         self.nullable = nullable
         self.allowed = allowed
+        self.expected = expected
         self.names = re.compile(names) if isinstance(names, str) else names
         self.names_help = names_help
 
@@ -90,7 +92,7 @@ class Schema(object):
         self.check = check
 
     def validate(self, data, where="config", lines=None, wording=None):
-        """Check ``data``; return the checked dict or raise :class:`SchemaError` with all problems."""
+        """The checked dict of ``data``, or :class:`SchemaError` listing all its problems."""
         report = Report(where, lines, wording)
         values = report.table(data, self, ())
         report.raise_if_any()
@@ -98,7 +100,14 @@ class Schema(object):
 
 
 class Wording(object):
-    """Message templates. Fields: path, value (repr), expected, allowed, message, help."""
+    """Message templates, filled with :meth:`str.format`.
+
+    Fields: ``path`` (always), ``value`` (the repr of what was given), ``expected``, ``allowed``
+    (range ``1..64``, choices ``a | b`` or the names rule), ``low``/``high``, ``choices``
+    (``'a', 'b'``), ``message`` (a check's text), ``help`` (``; the key's help``) and
+    ``help_paren`` (`` (the key's help)``); ``one``/``many`` get ``where``, ``count``,
+    ``problem`` and ``problems``.
+    """
 
     unknown = "{path} is not a known key; allowed: {allowed}"
     wrong_type = "{path} = {value} has the wrong type; expected {expected}"
@@ -121,7 +130,8 @@ class Wording(object):
 
 
 class SchemaError(EdgekitError):
-    """Every problem of one file; ``problems`` is the list of formatted lines."""
+    """Every problem of one file; ``problems``: the formatted lines, in line order (file-level
+    ones, without a line, first)."""
 
     def __init__(self, message, problems):
         super().__init__(message)
@@ -146,7 +156,8 @@ class Report(object):
         self.where = where
         self.lines = lines
         self.wording = wording or Wording()
-        self.problems = []
+        self.problems = []  # formatted lines, in the order found
+        self._lines = []     # their line numbers (0: none), to report in file order
 
     # -- problems ------------------------------------------------------------------------------
 
@@ -157,6 +168,7 @@ class Report(object):
         line = self.lines.find(path) if self.lines is not None else None
         prefix = "%s:%d" % (self.where, line) if line else self.where
         self.problems.append("%s: %s" % (prefix, text.format(**fields)))
+        self._lines.append(line or 0)
 
     def invalid(self, path, message, value=None):
         self.error(path, "invalid", message=message, value=repr(value))
@@ -164,19 +176,20 @@ class Report(object):
     def raise_if_any(self):
         if not self.problems:
             return
-        if len(self.problems) == 1:
-            message = self.wording.one.format(problem=self.problems[0], where=self.where)
-        else:
-            message = self.wording.many.format(where=self.where, count=len(self.problems),
-                                               problems="\n  ".join(self.problems))
-        raise SchemaError(message, list(self.problems))
+        ordered = [p for _, p in sorted(zip(self._lines, self.problems), key=lambda x: x[0])]
+        fields = dict(where=self.where, count=len(ordered), problem=ordered[0],
+                      problems="\n  ".join(ordered))
+        template = self.wording.one if len(self.problems) == 1 else self.wording.many
+        message = template.format(**fields)
+        raise SchemaError(message, ordered)
 
     # -- checking ------------------------------------------------------------------------------
 
     def table(self, data, schema, path):
         """The checked dict of ``data`` against ``schema``; None when it is not a table."""
         if not isinstance(data, dict):
-            self.error(path, "wrong_type", value=repr(data), expected=self.wording.expected["table"])
+            self.error(path, "wrong_type", value=repr(data),
+                       expected=self.wording.expected["table"])
             return None
         out = {}
         for key in data:
@@ -186,7 +199,8 @@ class Report(object):
             if key in data:
                 out[key] = self.value(data[key], spec, path + (key,))
             elif spec.default is REQUIRED:
-                self.error(path + (key,), "missing", help="; " + spec.help if spec.help else "")
+                self.error(path + (key,), "missing", help="; " + spec.help if spec.help else "",
+                           help_paren=" (%s)" % spec.help if spec.help else "")
                 out[key] = None
             elif spec.kind == "table" and isinstance(spec.default, dict):
                 out[key] = self.value(_copy(spec.default), spec, path + (key,))
@@ -206,8 +220,8 @@ class Report(object):
             spec = Key(spec)
         kind, given = spec.kind, value
         if not _is_kind(value, kind):
-            expected = self.wording.expected.get(kind, kind)
-            if kind == "list" and spec.item is not None:
+            expected = spec.expected or self.wording.expected.get(kind, kind)
+            if kind == "list" and spec.item is not None and not spec.expected:
                 item = spec.item if isinstance(spec.item, str) else getattr(spec.item, "kind", "")
                 expected = "a list of %s" % _plural(self.wording.expected.get(item, item))
             self.error(path, "wrong_type", value=repr(value), expected=expected)
@@ -224,11 +238,13 @@ class Report(object):
         elif kind == "map":
             value = self._map(value, spec, path)
         if spec.choices is not None and value not in spec.choices:
-            self.error(path, "not_allowed", value=repr(given), allowed=spec.allowed_text())
+            self.error(path, "not_allowed", value=repr(given), allowed=spec.allowed_text(),
+                       choices=", ".join(repr(c) for c in spec.choices))
             return None
         if (spec.low is not None and value < spec.low) or \
                 (spec.high is not None and value > spec.high):
-            self.error(path, "out_of_range", value=repr(given), allowed=spec.allowed_text())
+            self.error(path, "out_of_range", value=repr(given), allowed=spec.allowed_text(),
+                       low=spec.low, high=spec.high)
             return None
         if spec.check is not None:
             try:
