@@ -9,6 +9,10 @@ only atomic within one file system), flush and fsync it, give it the usual umask
 (``mkstemp`` makes 0600), rename it over the target, then fsync the directory so the rename
 itself survives a power cut (best effort: some file systems refuse a directory fsync).
 
+API: :func:`write_bytes`, :func:`write_text`, :func:`write_json` for data in hand;
+:func:`atomic_path` (a context manager yielding a temp path) for writers that need a file name;
+:class:`Pending` (``commit()``/``discard()``) for writers that outlive one block.
+
 Temp names are ``.tmp-<name>-XXXX<suffix>``: hidden (folder scans skip dot files), recognisable
 (tests check nothing starting with ``.tmp`` is left over) and ending in the target's own suffix,
 because OpenCV and Keras pick the format from the file name.
@@ -24,6 +28,39 @@ import tempfile
 TEMP_PREFIX = ".tmp-"
 
 
+class Pending(object):
+    """A temp file beside ``path`` that a long-running writer fills, then commits or discards.
+
+    For writers whose life is not one ``with`` block: ``edgekit run --jsonl/--write`` streams for
+    hours and *commits* what it has when interrupted (every line written is a finished window),
+    which :func:`atomic_path` -- discard on any exception -- would not do.
+    """
+
+    def __init__(self, path, suffix=None):
+        self.path = os.path.abspath(os.fspath(path))
+        self.directory = os.path.dirname(self.path)
+        os.makedirs(self.directory, exist_ok=True)
+        if suffix is None:
+            suffix = os.path.splitext(self.path)[1]
+        fd, self.tmp = tempfile.mkstemp(
+            prefix="%s%s-" % (TEMP_PREFIX, os.path.basename(self.path)), suffix=suffix,
+            dir=self.directory)
+        os.close(fd)
+
+    def commit(self):
+        """fsync the temp file, give it the umask mode and rename it onto ``path``."""
+        if not os.path.isfile(self.tmp):
+            raise OSError("writing %s produced no file at %s" % (self.path, self.tmp))
+        _fsync_file(self.tmp)
+        os.chmod(self.tmp, 0o666 & ~_umask())
+        os.replace(self.tmp, self.path)
+        _fsync_dir(self.directory)
+
+    def discard(self):
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=None):
     """Yield a temp path beside ``path`` for writers that need a file name (np.savez, cv2, h5).
@@ -33,25 +70,12 @@ def atomic_path(path, suffix=None):
     ``path``'s own extension (give e.g. ``".weights.h5"`` when a writer insists on a compound
     one). A writer that produced no file at all is an error, not a silent no-op.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    if suffix is None:
-        suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix="%s%s-" % (TEMP_PREFIX, os.path.basename(path)),
-                               suffix=suffix, dir=directory)
-    os.close(fd)
+    pending = Pending(path, suffix)
     try:
-        yield tmp
-        if not os.path.isfile(tmp):
-            raise OSError("writing %s produced no file at %s" % (path, tmp))
-        _fsync_file(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
+        yield pending.tmp
+        pending.commit()
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        pending.discard()
 
 
 def write_bytes(path, data):

@@ -76,3 +76,18 @@ def test_a_writer_that_removed_its_file_is_an_error_not_a_silent_no_op(tmp_path)
         with atomic.atomic_path(tmp_path / "v.avi") as tmp:
             os.remove(tmp)
     assert os.listdir(tmp_path) == []
+
+
+def test_pending_commits_a_long_write_or_discards_it(tmp_path):
+    """Pending is for writers that outlive one block and commit on interrupt (edgekit run)."""
+    pending = atomic.Pending(tmp_path / "out.jsonl")
+    assert os.path.basename(pending.tmp).startswith(".tmp-out.jsonl-")
+    assert pending.tmp.endswith(".jsonl")
+    with open(pending.tmp, "w") as handle:
+        handle.write('{"window": 1}\n')
+    assert not (tmp_path / "out.jsonl").exists()  # nothing under the real name until commit
+    pending.commit()
+    assert (tmp_path / "out.jsonl").read_text() == '{"window": 1}\n'
+    other = atomic.Pending(tmp_path / "video.avi")
+    other.discard()
+    assert sorted(os.listdir(tmp_path)) == ["out.jsonl"]
