@@ -11,7 +11,8 @@ itself survives a power cut (best effort: some file systems refuse a directory f
 
 API: :func:`write_bytes`, :func:`write_text`, :func:`write_json` for data in hand;
 :func:`atomic_path` (a context manager yielding a temp path) for writers that need a file name;
-:class:`Pending` (``commit()``/``discard()``) for writers that outlive one block.
+:class:`Pending` (``commit()``/``discard()``) for writers that outlive one block;
+:func:`atomic_dir` for a directory of files that must appear (or be replaced) as one.
 
 Temp names are ``.tmp-<name>-XXXX<suffix>``: hidden (folder scans skip dot files), recognisable
 (tests check nothing starting with ``.tmp`` is left over) and ending in the target's own suffix,
@@ -23,6 +24,7 @@ Device side: standard library only, Python 3.9; ``quantize/`` imports it too.
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 TEMP_PREFIX = ".tmp-"
@@ -76,6 +78,36 @@ def atomic_path(path, suffix=None):
         pending.commit()
     finally:
         pending.discard()
+
+
+@contextlib.contextmanager
+def atomic_dir(path, mode=0o755):
+    """Yield a temp directory beside ``path``; on success it replaces ``path`` in one rename.
+
+    For artifacts that are only valid together (a model directory: models + manifest.json
+    pinning their sha256): a reader sees the whole old set or the whole new one. An existing
+    ``path`` is first renamed aside, then removed once the new one is in place. ``mode``:
+    ``mkdtemp`` makes 0700, a finished directory is meant to be shared.
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="%s%s-" % (TEMP_PREFIX, os.path.basename(path)), dir=parent)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)
+        old = None
+        if os.path.isdir(path):
+            old = tempfile.mkdtemp(prefix=".old-%s-" % os.path.basename(path), dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _fsync_dir(parent)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_bytes(path, data):

@@ -91,3 +91,21 @@ def test_pending_commits_a_long_write_or_discards_it(tmp_path):
     other = atomic.Pending(tmp_path / "video.avi")
     other.discard()
     assert sorted(os.listdir(tmp_path)) == ["out.jsonl"]
+
+
+def test_atomic_dir_replaces_a_whole_directory_or_leaves_the_old_one(tmp_path):
+    out = tmp_path / "model"
+    with atomic.atomic_dir(out) as stage:
+        assert not out.exists(), "visible before it was complete"
+        open(os.path.join(stage, "frame.tflite"), "wb").write(b"v1")
+    assert sorted(os.listdir(out)) == ["frame.tflite"]
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755  # not mkdtemp's 0700
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.atomic_dir(out) as stage:
+            open(os.path.join(stage, "frame.tflite"), "wb").write(b"half of v2")
+            raise KeyboardInterrupt
+    assert (out / "frame.tflite").read_bytes() == b"v1"
+    with atomic.atomic_dir(out) as stage:
+        open(os.path.join(stage, "head.tflite"), "wb").write(b"v2")
+    assert sorted(os.listdir(out)) == ["head.tflite"]  # replaced as a whole, not merged
+    assert os.listdir(tmp_path) == ["model"]  # no temp or old directory left beside it
