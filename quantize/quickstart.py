@@ -171,7 +171,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     result = {"steps": [{"step": s, "seconds": round(t, 1), "result": r} for s, t, r in steps],
               "total_seconds": round(total, 1), "test_metrics": tasks, "tflite_metrics": tflite,
               "bench": bench, "stream": stream, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}}
-    from quantize.fsutil import write_json
+    from edge.atomic import write_json
 
     write_json(os.path.join(out, "quickstart.json"), result)
     return result

@@ -16,11 +16,11 @@ import time
 import click
 import numpy as np
 
+from edge.atomic import atomic_path, write_json
 from edge.errors import EdgekitError
 from quantize.backbones import get_backbone
 from quantize.config import face_config, swim_config
 from quantize.datasets import data_labels, load_task_data, split_task_data
-from quantize.fsutil import atomic_path, write_json
 from quantize.runs import RunInfo, read_run, write_run_info
 
 
