@@ -8,7 +8,7 @@ observable over HTTP.
 One concept per module:
 
 - :mod:`edge.serve.config`   strict TOML configuration (``--check-config``): the schema as data
-- :mod:`edge.serve.keys`     the validation engine the schema is checked with
+- :mod:`edge.serve.keys`     its own checks (names, sources, regions) and wording on edge.schema
 - :mod:`edge.serve.model_check` the config against the model's manifest (its tasks and labels)
 - :mod:`edge.serve.capture`  a capture thread per camera: bounded frame queue, reconnect, watchdog
 - :mod:`edge.serve.worker`   a worker thread per camera: the streaming runner over its regions
