@@ -14,7 +14,11 @@ mosquitto (started here, loopback only) with a looping VGA video file as the cam
    (fsync) durations, which run on their own thread;
 3. memory (``--long-frames N``): a fresh unpaced daemon's RSS (VmRSS, and the peak VmHWM)
    printed as it goes at every tenth of N frames; flat means the last samples are no higher than
-   the early ones.
+   the early ones;
+4. memory per camera count (``--cameras 1,4``): a daemon with N cameras on the same model
+   directory (the same video file each), its RSS once every camera has made a window: the
+   cameras share one model session, so N cameras should cost N rings and capture buffers, not N
+   copies of the models.
 
 The subscriber (this process) should run on another core than the daemon (``--core``), e.g.
 ``taskset -c 1 python benchmarks/bench_serve.py --core 0 ...``.
@@ -42,18 +46,25 @@ from tests.fixtures.edge import make_frames, write_avi  # noqa: E402
 from tests.fixtures.mosquitto import Broker, Collector, free_port  # noqa: E402
 
 
-def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, regions):
+def camera_names(count):
+    return ["cam"] + ["cam%d" % i for i in range(2, count + 1)]
+
+
+def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, regions,
+                 cameras=1):
     lines = ['[model]', 'dir = %s' % json.dumps(model), 'threads = 1',
              '[events]', 'debounce_windows = 1']
     for label in labels:
-        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'label = %s' % json.dumps(label),
+        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'task = "action"',
+                  'label = %s' % json.dumps(label),
                   'min_score = 0.0', 'consecutive = 1', 'cooldown_s = 0']
-    lines += ['[cameras.cam]', 'source = %s' % json.dumps(video), 'fps = %s' % fps,
-              'queue = 8']
-    if regions > 1:
-        lines.append('[cameras.cam.regions]')
-        width = 640 // regions
-        lines += ['r%d = [%d, 0, %d, 480]' % (i, i * width, width) for i in range(regions)]
+    for name in camera_names(cameras):
+        lines += ['[cameras.%s]' % name, 'source = %s' % json.dumps(video), 'fps = %s' % fps,
+                  'queue = 8']
+        if regions > 1:
+            lines.append('[cameras.%s.regions]' % name)
+            width = 640 // regions
+            lines += ['r%d = [%d, 0, %d, 480]' % (i, i * width, width) for i in range(regions)]
     lines += ['[outputs.mqtt]', 'host = "127.0.0.1"', 'port = %d' % mqtt_port,
               'topic_prefix = "bench"', 'spool_dir = %s' % json.dumps(spool),
               '[http]', 'port = %d' % http_port, '[daemon]', 'log_level = "warning"']
@@ -86,14 +97,19 @@ class Daemon(object):
                     return int(line.split()[1]) / 1024.0
         return float("nan")
 
-    def wait(self, port, predicate, timeout):
+    def wait(self, port, predicate, timeout, camera="cam"):
+        """The camera's /stats once ``predicate`` holds for it (camera=None: for all of them)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit("daemon exited; see its log")
             stats = self.stats(port)
-            if stats is not None and predicate(stats["cameras"]["cam"]):
-                return stats["cameras"]["cam"]
+            if stats is not None:
+                cams = stats["cameras"]
+                if camera is None and all(predicate(c) for c in cams.values()):
+                    return cams
+                if camera is not None and predicate(cams[camera]):
+                    return cams[camera]
             time.sleep(0.2)
         raise SystemExit("timed out after %.0f s" % timeout)
 
@@ -108,6 +124,97 @@ class Daemon(object):
         return code
 
 
+def throughput_phase(args, work, video, broker, labels):
+    """Phase 1: frames/s processed per camera, the source unpaced."""
+    http = free_port()
+    config = os.path.join(work, "throughput.toml")
+    write_config(config, args.model, video, 0, broker.port, http,
+                 os.path.join(work, "spool1"), labels, args.regions)
+    daemon = Daemon(config, args.core, os.path.join(work, "throughput.log"))
+    first = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
+    t0 = time.monotonic()
+    last = daemon.wait(http, lambda c: c["frames_processed"] >= first["frames_processed"]
+                       + args.frames, args.timeout)
+    span = time.monotonic() - t0
+    fps = (last["frames_processed"] - first["frames_processed"]) / span
+    print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
+          "dropped %d by the queue; inference ms (moving avg): %s"
+          % (fps, last["frames_processed"] - first["frames_processed"], span,
+             last["frames_in"], last["dropped"], last["inference_ms"]), flush=True)
+    print("  daemon exit: %s" % daemon.stop())
+    return fps
+
+
+def latency_phase(args, work, video, broker, labels, fps):
+    """Phase 2: window-to-MQTT latency, the source paced below the sustained rate."""
+    paced = max(1.0, round(min(15.0, args.pace * fps), 1))
+    http = free_port()
+    config = os.path.join(work, "latency.toml")
+    write_config(config, args.model, video, paced, broker.port, http,
+                 os.path.join(work, "spool2"), labels, args.regions)
+    collector = Collector(broker.port, "bench/events/#")
+    arrivals = []
+    original = collector.client.on_message
+
+    def on_message(client, userdata, message):
+        arrivals.append((time.time(), json.loads(message.payload)))
+        original(client, userdata, message)
+
+    collector.client.on_message = on_message
+    daemon = Daemon(config, args.core, os.path.join(work, "latency.log"))
+    collector.wait_for(lambda c: len(arrivals) >= args.latency_events + 10, args.timeout)
+    latencies = sorted((t - e["frame_time"]) * 1000.0 for t, e in arrivals[10:])
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+    print("latency (frame completing the window -> event at the MQTT subscriber, source "
+          "paced at %.1f fps, %d events): median %.1f ms, p99 %.1f ms, max %.1f ms"
+          % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]), flush=True)
+
+    stats = daemon.stats(http)
+    if stats is not None:
+        parts = dict(stats["cameras"]["cam"].get("latency_ms", {}))
+        parts.update(stats["sinks"]["mqtt"].get("latency_ms", {}))
+        print("  where it goes (ms, daemon's last 1024 samples):")
+        for key in ("queue_wait", "frame_to_emit", "write_to_publish", "write_to_ack",
+                    "checkpoint"):
+            part = parts.get(key, {})
+            if part.get("n"):
+                print("    %-17s median %8.1f  p99 %8.1f  max %8.1f  (n=%d)"
+                      % (key, part["median"], part["p99"], part["max"], part["n"]))
+        cam = stats["cameras"]["cam"]
+        print("  frames read %d, dropped by the queue %d"
+              % (cam["frames_in"], cam["dropped"]))
+    print("  daemon exit: %s" % daemon.stop())
+    collector.close()
+
+
+def long_memory_phase(args, work, video, broker, labels):
+    """Phase 3: RSS over a long unpaced run."""
+    http = free_port()
+    config = os.path.join(work, "memory.toml")
+    write_config(config, args.model, video, 0, broker.port, http,
+                 os.path.join(work, "spool3"), labels, args.regions)
+    daemon = Daemon(config, args.core, os.path.join(work, "memory.log"))
+    start = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
+    base = start["frames_processed"]
+    samples = []
+    step = max(1, args.long_frames // 10)
+    began = time.monotonic()
+    print("memory over %d frames: start (after the first window) RSS %.1f MB"
+          % (args.long_frames, daemon.rss_mb()), flush=True)
+    for k in range(1, 11):
+        cam = daemon.wait(http, lambda c, k=k: c["frames_processed"] >= base + k * step,
+                          args.timeout)
+        samples.append((cam["frames_processed"] - base, daemon.rss_mb()))
+        print("  %7d frames  %6.0f s  RSS %.1f MB  peak %.1f MB  dropped %d  "
+              "reconnects %d" % (samples[-1][0], time.monotonic() - began,
+                                 samples[-1][1], daemon.rss_mb("VmHWM:"),
+                                 cam["dropped"], cam["reconnects"]), flush=True)
+    print("  RSS first tenth %.1f MB, end %.1f MB (growth %+.1f MB), peak %.1f MB"
+          % (samples[0][1], samples[-1][1], samples[-1][1] - samples[0][1],
+             daemon.rss_mb("VmHWM:")))
+    print("  daemon exit: %s" % daemon.stop())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model directory (edgekit quantize)")
@@ -119,6 +226,8 @@ def main(argv=None):
     parser.add_argument("--long-frames", type=int, default=0,
                         help="frames for the memory check (0: skip), e.g. 100000")
     parser.add_argument("--regions", type=int, default=1, help="regions per camera")
+    parser.add_argument("--cameras", default="",
+                        help="memory per camera count, e.g. 1,4 (empty: skip)")
     parser.add_argument("--core", type=int, default=0, help="the CPU core to pin to")
     parser.add_argument("--timeout", type=float, default=7200.0, help="per phase, seconds")
     args = parser.parse_args(argv)
@@ -133,92 +242,36 @@ def main(argv=None):
           % (args.model, manifest.backbone, manifest.clip_length, manifest.input.width,
              manifest.input.height, args.regions, args.core))
     try:
-        # 1. throughput
-        http = free_port()
-        config = os.path.join(work, "throughput.toml")
-        write_config(config, args.model, video, 0, broker.port, http,
-                     os.path.join(work, "spool1"), labels, args.regions)
-        daemon = Daemon(config, args.core, os.path.join(work, "throughput.log"))
-        first = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
-        t0 = time.monotonic()
-        last = daemon.wait(http, lambda c: c["frames_processed"] >= first["frames_processed"]
-                           + args.frames, args.timeout)
-        span = time.monotonic() - t0
-        fps = (last["frames_processed"] - first["frames_processed"]) / span
-        print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
-              "dropped %d by the queue; inference ms (moving avg): %s"
-              % (fps, last["frames_processed"] - first["frames_processed"], span,
-                 last["frames_in"], last["dropped"], last["inference_ms"]), flush=True)
-        print("  daemon exit: %s" % daemon.stop())
-
-        # 2. latency (paced below the sustained rate: no backlog)
-        paced = max(1.0, round(min(15.0, args.pace * fps), 1))
-        http = free_port()
-        config = os.path.join(work, "latency.toml")
-        write_config(config, args.model, video, paced, broker.port, http,
-                     os.path.join(work, "spool2"), labels, args.regions)
-        collector = Collector(broker.port, "bench/events/#")
-        arrivals = []
-        original = collector.client.on_message
-
-        def on_message(client, userdata, message):
-            arrivals.append((time.time(), json.loads(message.payload)))
-            original(client, userdata, message)
-
-        collector.client.on_message = on_message
-        daemon = Daemon(config, args.core, os.path.join(work, "latency.log"))
-        collector.wait_for(lambda c: len(arrivals) >= args.latency_events + 10, args.timeout)
-        latencies = sorted((t - e["frame_time"]) * 1000.0 for t, e in arrivals[10:])
-        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-        print("latency (frame completing the window -> event at the MQTT subscriber, source "
-              "paced at %.1f fps, %d events): median %.1f ms, p99 %.1f ms, max %.1f ms"
-              % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]), flush=True)
-
-        stats = daemon.stats(http)
-        if stats is not None:
-            parts = dict(stats["cameras"]["cam"].get("latency_ms", {}))
-            parts.update(stats["sinks"]["mqtt"].get("latency_ms", {}))
-            print("  where it goes (ms, daemon's last 1024 samples):")
-            for key in ("queue_wait", "frame_to_emit", "write_to_publish", "write_to_ack",
-                        "checkpoint"):
-                part = parts.get(key, {})
-                if part.get("n"):
-                    print("    %-17s median %8.1f  p99 %8.1f  max %8.1f  (n=%d)"
-                          % (key, part["median"], part["p99"], part["max"], part["n"]))
-            cam = stats["cameras"]["cam"]
-            print("  frames read %d, dropped by the queue %d"
-                  % (cam["frames_in"], cam["dropped"]))
-        print("  daemon exit: %s" % daemon.stop())
-        collector.close()
-
-        # 3. memory over a long run (unpaced, like the throughput run)
+        if args.cameras:
+            memory_per_cameras(args, work, video, broker, labels)
+            if not args.frames:
+                return
+        fps = throughput_phase(args, work, video, broker, labels)
+        latency_phase(args, work, video, broker, labels, fps)
         if args.long_frames:
-            http = free_port()
-            config = os.path.join(work, "memory.toml")
-            write_config(config, args.model, video, 0, broker.port, http,
-                         os.path.join(work, "spool3"), labels, args.regions)
-            daemon = Daemon(config, args.core, os.path.join(work, "memory.log"))
-            start = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
-            base = start["frames_processed"]
-            samples = []
-            step = max(1, args.long_frames // 10)
-            began = time.monotonic()
-            print("memory over %d frames: start (after the first window) RSS %.1f MB"
-                  % (args.long_frames, daemon.rss_mb()), flush=True)
-            for k in range(1, 11):
-                cam = daemon.wait(http, lambda c, k=k: c["frames_processed"] >= base + k * step,
-                                  args.timeout)
-                samples.append((cam["frames_processed"] - base, daemon.rss_mb()))
-                print("  %7d frames  %6.0f s  RSS %.1f MB  peak %.1f MB  dropped %d  "
-                      "reconnects %d" % (samples[-1][0], time.monotonic() - began,
-                                         samples[-1][1], daemon.rss_mb("VmHWM:"),
-                                         cam["dropped"], cam["reconnects"]), flush=True)
-            print("  RSS first tenth %.1f MB, end %.1f MB (growth %+.1f MB), peak %.1f MB"
-                  % (samples[0][1], samples[-1][1], samples[-1][1] - samples[0][1],
-                     daemon.rss_mb("VmHWM:")))
-            print("  daemon exit: %s" % daemon.stop())
+            long_memory_phase(args, work, video, broker, labels)
     finally:
         broker.stop()
+
+
+def memory_per_cameras(args, work, video, broker, labels):
+    """Phase 4: RSS of a daemon with N cameras on one model, once each camera made a window."""
+    rows = []
+    for count in [int(n) for n in args.cameras.split(",") if n.strip()]:
+        http = free_port()
+        config = os.path.join(work, "cameras%d.toml" % count)
+        write_config(config, args.model, video, 0, broker.port, http,
+                     os.path.join(work, "spool-cams%d" % count), labels, args.regions, count)
+        daemon = Daemon(config, args.core, os.path.join(work, "cameras%d.log" % count))
+        daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout, camera=None)
+        rows.append((count, daemon.rss_mb(), daemon.rss_mb("VmHWM:")))
+        daemon.stop()
+        print("memory with %d camera(s) on one model: RSS %.1f MB, peak %.1f MB" % rows[-1],
+              flush=True)
+    if len(rows) > 1:
+        (n0, rss0, _), (n1, rss1, _) = rows[0], rows[-1]
+        print("  %d -> %d cameras: +%.1f MB (%.1f MB per added camera)"
+              % (n0, n1, rss1 - rss0, (rss1 - rss0) / (n1 - n0)))
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ def bench(model_dir, frames, threads, repeats, resize="fast"):
         runner.process(frames[i % n], frame_index=i)
     clip.invoke()
     pre = runner._preprocessors[0]
-    view = runner._frame_in()
+    view = runner.session.frame_input()
     pre_dst = view[0].copy()  # not the tensor: keep no view alive across invoke()
     del view
 

@@ -1,10 +1,11 @@
 """``devices.toml``: the benchmark targets, read strictly.
 
 One ``[devices.NAME]`` table per target. Every key, its type and what is allowed is in
-:data:`KEYS`; the shipped ``devices.toml`` documents them in comments. Like Frigate's config, a
-file that half-parses is refused: an unknown key, a wrong type or an impossible value is an
-:class:`EdgekitError` naming the file, the line (when it can be found), the key path and what is
-allowed, e.g.::
+:data:`KEYS` (:mod:`edge.schema` Keys, the engine of every edgekit config file); the shipped
+``devices.toml`` documents them in comments. Like Frigate's config, a file that half-parses is
+refused: every unknown key, wrong type or impossible value in the file is reported together in
+one :class:`EdgekitError`, each naming the file, the line (when it can be found), the key path
+and what is allowed, e.g.::
 
     devices.toml:14: devices.jetson.port = 70000 is out of range; allowed: 1..65535
 
@@ -20,7 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from edge import backends
 from edge.errors import EdgekitError
+from edge.schema import OMIT, Invalid, Key, Report, Schema, TomlLines
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -33,36 +36,82 @@ except ImportError:  # pragma: no cover - Python < 3.11
 DEVICES_FILE = "devices.toml"
 ENV_VAR = "EDGEKIT_DEVICES"
 TRANSPORTS = ("local", "ssh")
-DELEGATES = ("xnnpack", "edgetpu", "gpu")
-VARIANTS = ("tflite", "edgetpu")
 POWER_SAMPLERS = ("none", "tegrastats")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-EDGETPU_DEVICE_RE = re.compile(r"^(usb|pci)(:\d+)?$|^\d+$")
-
-# key -> (python type(s), description of what is allowed); "str", "int", "bool", "list", "table"
-KEYS = {
-    "description": ("str", "free text"),
-    "transport": ("str", "local | ssh"),
-    "host": ("str", "a host name, an address or a ~/.ssh/config Host alias (ssh only)"),
-    "user": ("str", "the login name on the target (ssh only; default: ~/.ssh/config or yours)"),
-    "port": ("int", "1..65535 (ssh only; default: ~/.ssh/config or 22)"),
-    "identity_file": ("str", "path of the private key (ssh only; ~ is expanded)"),
-    "ssh_options": ("list", "a list of \"Option=value\" strings passed as ssh -o (ssh only)"),
-    "connect_timeout": ("int", "seconds, 1..600"),
-    "python": ("str", "the Python on the target (default: python3 over ssh, this Python "
-                      "locally)"),
-    "workdir": ("str", "an absolute directory on the target for the temporary bench folder"),
-    "keep_workdir": ("bool", "true | false"),
-    "threads": ("int", "CPU threads for the interpreter, 1..256"),
-    "delegate": ("str", "xnnpack | edgetpu | gpu | the path of a delegate library (.so)"),
-    "delegate_path": ("str", "library file of the edgetpu/gpu delegate, to override the default"),
-    "edgetpu_device": ("str", "usb | pci | usb:N | pci:N | N (edgetpu only)"),
-    "variant": ("str", "tflite | edgetpu (edgetpu runs frame_edgetpu, needs delegate = "
-                       "\"edgetpu\")"),
-    "power": ("str", "none | tegrastats"),
-    "power_interval_ms": ("int", "sampling interval of the power sampler, 10..10000"),
-    "env": ("table", "a table of environment variables (strings) for the target's Python"),
+# Keys of the first devices.toml format, and what replaced them.
+REPLACED = {
+    "delegate": "backend = \"litert\" | \"edgetpu\" | \"litert_gpu\" | \"delegate\" (with "
+                "backend_options = { library = \"PATH\" })",
+    "delegate_path": "backend_options = { library = \"PATH\" }",
+    "edgetpu_device": "backend = \"edgetpu\" with backend_options = { device = \"usb\" }",
+    "variant": "nothing: the backend says which model variant it runs",
 }
+
+
+def _absolute(value):
+    if not value.startswith("/"):
+        raise Invalid("= %r must be an absolute path" % value)
+    return value
+
+
+def _table_of(expected, types):
+    """A check: a table whose values are all of ``types`` (a TOML table of free names)."""
+    def check(value):
+        if not isinstance(value, dict) or not all(
+                isinstance(v, types) and not isinstance(v, bool) for v in value.values()):
+            raise Invalid("= %r has the wrong type; expected %s" % (value, expected))
+        return dict(value)
+    return check
+
+
+# Every key of a [devices.NAME] table, as edge.schema Keys: adding a key is one line here (and
+# its field in Device, which holds the defaults: OMIT leaves an absent key absent, so the rules
+# between keys in _device can tell "not given" from "given").
+KEYS = {
+    "description": Key("str", OMIT, help="free text"),
+    "transport": Key("str", OMIT, choices=TRANSPORTS),
+    "host": Key("str", OMIT, help="a host name, an address or a ~/.ssh/config Host alias (ssh "
+                                  "only)"),
+    "user": Key("str", OMIT, help="the login name on the target (ssh only; default: "
+                                  "~/.ssh/config or yours)"),
+    "port": Key("int", OMIT, 1, 65535, help="ssh only; default: ~/.ssh/config or 22"),
+    "identity_file": Key("str", OMIT, help="path of the private key (ssh only; ~ is expanded)"),
+    "ssh_options": Key("list", OMIT, item="str",
+                       help="a list of \"Option=value\" strings passed as ssh -o (ssh only)"),
+    "connect_timeout": Key("int", OMIT, 1, 600, help="seconds"),
+    "python": Key("str", OMIT, help="the Python on the target (default: python3 over ssh, this "
+                                    "Python locally)"),
+    "workdir": Key("str", OMIT, check=_absolute,
+                   help="an absolute directory on the target for the temporary bench folder"),
+    "keep_workdir": Key("bool", OMIT),
+    "threads": Key("int", OMIT, 1, 256, help="CPU threads for the interpreter"),
+    "backend": Key("str", OMIT, help="a backend of edge/backends (edgekit devices check lists "
+                                     "them) or an alias: cpu, coral, gpu"),
+    "backend_options": Key("any", OMIT, check=_table_of("a table of strings and integers: the "
+                                                        "backend's options", (str, int)),
+                           help="the backend's options, e.g. { device = \"usb\" } for edgetpu"),
+    "power": Key("str", OMIT, choices=POWER_SAMPLERS),
+    "power_interval_ms": Key("int", OMIT, 10, 10000,
+                             help="sampling interval of the power sampler"),
+    "env": Key("any", OMIT, check=_table_of("a table of strings: environment variables for the "
+                                            "target's Python", str),
+               help="a table of environment variables (strings) for the target's Python"),
+}
+
+
+def _explain(spec):
+    """A wrong type also says what the key is for and its range, as devices.toml always did
+    (``expected an integer: CPU threads for the interpreter, 1..256``)."""
+    rule = spec.allowed_text() if spec.choices or spec.low is not None else ""
+    text = ", ".join(part for part in (spec.help, rule) if part)
+    base = {"str": "a string", "int": "an integer", "bool": "true or false",
+            "list": "a list of strings"}.get(spec.kind)
+    return "%s: %s" % (base, text) if base and text else None
+
+
+for _spec in KEYS.values():
+    _spec.expected = _spec.expected or _explain(_spec)
+DEVICE_SCHEMA = Schema(KEYS)
 SSH_ONLY = ("host", "user", "port", "identity_file", "ssh_options")
 
 
@@ -84,10 +133,8 @@ class Device:
     workdir: str = "/tmp"
     keep_workdir: bool = False
     threads: Optional[int] = None
-    delegate: str = "xnnpack"
-    delegate_path: Optional[str] = None
-    edgetpu_device: Optional[str] = None
-    variant: str = "tflite"
+    backend: str = backends.DEFAULT
+    backend_options: Dict[str, object] = field(default_factory=dict)
     power: str = "none"
     power_interval_ms: int = 100
     env: Dict[str, str] = field(default_factory=dict)
@@ -101,32 +148,20 @@ class Device:
         """``user@host`` (or ``host``) for ssh."""
         return "%s@%s" % (self.user, self.host) if self.user else str(self.host)
 
-    @property
-    def runtime_device(self):
-        """The ``device`` string of :func:`edge.interpreter.make_interpreter` for the frame model."""
-        if self.delegate == "edgetpu":
-            return "edgetpu:%s" % self.edgetpu_device if self.edgetpu_device else "edgetpu"
-        if self.delegate == "gpu":
-            return "gpu"
-        return "cpu"
+    def make_backend(self):
+        """The :class:`~edge.backends.base.Backend` this target runs the frame model on."""
+        return backends.create(self.backend, **self.backend_options)
 
     @property
-    def runtime_delegate(self):
-        """An external delegate library path for make_interpreter, or None."""
-        if self.delegate in DELEGATES:
-            return self.delegate_path
-        return self.delegate  # a path
-
-    @property
-    def frame_role(self):
-        return "frame_edgetpu" if self.variant == "edgetpu" else "frame"
+    def variant(self):
+        """Which model files of a model directory the target runs (see edge.manifest)."""
+        return backends.backend_class(self.backend).variant
 
     def summary(self):
         where = "local" if not self.is_remote else "ssh %s%s" % (
             self.destination, ":%d" % self.port if self.port else "")
-        return "%-10s %-26s threads=%-4s delegate=%-8s variant=%-7s power=%s%s" % (
-            self.name, where, self.threads or "auto", self.delegate if self.delegate in DELEGATES
-            else "path", self.variant, self.power,
+        return "%-10s %-26s threads=%-4s backend=%-20s power=%s%s" % (
+            self.name, where, self.threads or "auto", self.make_backend().describe(), self.power,
             "  # " + self.description if self.description else "")
 
 
@@ -156,30 +191,41 @@ def load_devices(path=None):
 
 
 def parse_devices(text, path=DEVICES_FILE):
+    """{name: Device} of devices.toml ``text``; every problem of the file in one EdgekitError."""
     if _toml is None:  # pragma: no cover
         raise EdgekitError("reading %s needs tomli on Python < 3.11: pip install tomli" % path)
     try:
         data = _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise EdgekitError("%s is not valid TOML: %s; fix the syntax" % (path, exc))
-    lines = _Lines(text, path)
-    unknown = sorted(set(data) - {"devices"})
-    if unknown:
-        raise EdgekitError("%s: unknown top-level key %s; allowed: [devices.NAME] tables only"
-                           % (lines.where(None, unknown[0]), unknown[0]))
+    report = Report(path, TomlLines(text))
+    for key in sorted(set(data) - {"devices"}):
+        report.error((key,), "unknown top-level key {key}; allowed: [devices.NAME] tables only",
+                     key=key)
     tables = data.get("devices")
     if not isinstance(tables, dict) or not tables:
-        raise EdgekitError("%s: no [devices.NAME] table; add at least one target (see the "
-                           "repository's devices.toml)" % path)
+        report.error(("devices",), "no [devices.NAME] table; add at least one target (see the "
+                                   "repository's devices.toml)")
+        tables = {}
     devices = {}
     for name, table in tables.items():
+        where = ("devices", name)
         if not NAME_RE.match(name):
-            raise EdgekitError("%s: device name %r is not allowed; use letters, digits, '_', '.', "
-                               "'-'" % (lines.where(name, None), name))
-        if not isinstance(table, dict):
-            raise EdgekitError("%s: devices.%s must be a table ([devices.%s]), got %r"
-                               % (lines.where(None, "devices"), name, name, table))
-        devices[name] = _parse_device(name, table, lines)
+            report.error(where, "device name {name!r} is not allowed; use letters, digits, '_', "
+                                "'.', '-'", name=name)
+        elif not isinstance(table, dict):
+            report.error(where, "devices.{name} must be a table ([devices.{name}]), got {value!r}",
+                         name=name, value=table)
+        else:
+            for key in sorted(set(table) & set(REPLACED)):
+                report.error(where + (key,), "{path} is from the first devices.toml format; use "
+                                             "{use}", use=REPLACED[key])
+            before = len(report.problems)
+            values = report.table({k: v for k, v in table.items() if k not in REPLACED},
+                                  DEVICE_SCHEMA, where)
+            if len(report.problems) == before:  # rules between keys need every key valid
+                devices[name] = _device(name, values, report)
+    report.raise_if_any()
     return devices
 
 
@@ -190,75 +236,13 @@ def get_device(devices, name, path=None):
     return devices[name]
 
 
-class _Lines(object):
-    """Finds the line of ``[devices.NAME]`` / ``key =`` inside it, for error messages."""
+def _device(name, values, report):
+    """The Device of one checked table, after the rules that tie its keys together."""
+    device = Device(name=name, source=report.where, **values)
 
-    def __init__(self, text, path):
-        self.path = path
-        self.text = text.splitlines()
-
-    def where(self, name, key):
-        line = self._find(name, key)
-        return "%s:%d" % (self.path, line) if line else self.path
-
-    def _find(self, name, key):
-        table = None
-        header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-        for number, line in enumerate(self.text, 1):
-            match = header.match(line)
-            if match:
-                table = match.group(1).replace('"', "").replace("'", "").replace(" ", "")
-                if name is not None and key is None and table == "devices." + name:
-                    return number
-                if name is None and key is not None and table.split(".")[0] == key:
-                    return number
-                continue
-            in_table = (table == "devices." + name) if name is not None else table is None
-            if key is not None and in_table and re.match(
-                    r"^\s*[\"']?%s[\"']?\s*=" % re.escape(key), line):
-                return number
-        return None
-
-
-def _parse_device(name, table, lines):
     def bad(key, message):
-        raise EdgekitError("%s: devices.%s.%s %s" % (lines.where(name, key), name, key, message))
+        report.invalid(("devices", name, key), message)
 
-    kwargs = {"name": name, "source": lines.path}
-    for key, value in table.items():
-        if key not in KEYS:
-            raise EdgekitError("%s: devices.%s.%s is not a known key; allowed: %s"
-                               % (lines.where(name, key), name, key, ", ".join(sorted(KEYS))))
-        kind, allowed = KEYS[key]
-        ok = {"str": isinstance(value, str),
-              "int": isinstance(value, int) and not isinstance(value, bool),
-              "bool": isinstance(value, bool),
-              "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
-              "table": isinstance(value, dict) and all(isinstance(v, str)
-                                                       for v in value.values())}[kind]
-        if not ok:
-            bad(key, "= %r has the wrong type; expected %s: %s"
-                % (value, {"str": "a string", "int": "an integer", "bool": "true or false",
-                           "list": "a list of strings", "table": "a table of strings"}[kind],
-                   allowed))
-        kwargs[key] = value
-
-    device = Device(**kwargs)
-
-    def choice(key, value, options):
-        if value not in options:
-            bad(key, "= %r is not allowed; allowed: %s" % (value, " | ".join(options)))
-
-    def in_range(key, value, low, high):
-        if value is not None and not low <= value <= high:
-            bad(key, "= %r is out of range; allowed: %d..%d" % (value, low, high))
-
-    choice("transport", device.transport, TRANSPORTS)
-    choice("power", device.power, POWER_SAMPLERS)
-    in_range("port", device.port, 1, 65535)
-    in_range("connect_timeout", device.connect_timeout, 1, 600)
-    in_range("threads", device.threads, 1, 256)
-    in_range("power_interval_ms", device.power_interval_ms, 10, 10000)
     if device.is_remote:
         if not device.host:
             bad("host", "is missing; an ssh target needs host = \"NAME\" (an address or a "
@@ -271,34 +255,15 @@ def _parse_device(name, table, lines):
                                    "\"StrictHostKeyChecking=accept-new\"" % option)
     else:
         for key in SSH_ONLY:
-            if key in table:
+            if key in values:
                 bad(key, "only applies to transport = \"ssh\"; remove it or set transport = "
                          "\"ssh\"")
-    if not device.workdir.startswith("/"):
-        bad("workdir", "= %r must be an absolute path" % device.workdir)
     if device.identity_file:
         device.identity_file = os.path.expanduser(device.identity_file)
-    if device.delegate not in DELEGATES and not _looks_like_path(device.delegate):
-        bad("delegate", "= %r is not allowed; allowed: %s | a path to a delegate library "
-                        "(e.g. /usr/lib/libmy_delegate.so)" % (device.delegate,
-                                                                " | ".join(DELEGATES)))
-    if device.delegate_path is not None and device.delegate not in ("edgetpu", "gpu"):
-        bad("delegate_path", "only applies to delegate = \"edgetpu\" or \"gpu\"")
-    if device.edgetpu_device is not None:
-        if device.delegate != "edgetpu":
-            bad("edgetpu_device", "only applies to delegate = \"edgetpu\"")
-        if not EDGETPU_DEVICE_RE.match(device.edgetpu_device):
-            bad("edgetpu_device", "= %r is not allowed; allowed: usb | pci | usb:N | pci:N | N"
-                % device.edgetpu_device)
-    if "variant" not in table:
-        device.variant = "edgetpu" if device.delegate == "edgetpu" else "tflite"
-    choice("variant", device.variant, VARIANTS)
-    if (device.variant == "edgetpu") != (device.delegate == "edgetpu"):
-        bad("variant", "= %r does not fit delegate = %r: Edge TPU models (variant = \"edgetpu\") "
-                       "run only with delegate = \"edgetpu\", and the Edge TPU delegate only runs "
-                       "them" % (device.variant, device.delegate))
+    try:  # the backend checks its own options: the registry, not this file, knows them
+        device.backend = backends.canonical(device.backend)
+        device.make_backend()
+    except EdgekitError as exc:
+        bad("backend" if "backend_options" not in values else "backend_options",
+            "is not usable: %s" % exc)
     return device
-
-
-def _looks_like_path(value):
-    return "/" in value or value.endswith((".so", ".dylib", ".dll")) or value.startswith(".")

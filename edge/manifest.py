@@ -5,13 +5,15 @@ says which pixels the frame model wants (size, colour order, value range), how l
 which head output is which task, and which exact model files (sha256) it describes, so a camera
 never silently runs a model with the wrong labels or the wrong preprocessing.
 
-Loading is strict on purpose: an unknown key, a missing key or a wrong type is an
-:class:`EdgekitError` naming the key path (``models.frame.inputs[0].scale``), because a manifest
-that half-parses is worse than one that does not parse at all.
+Loading is strict on purpose: every unknown key, missing key, wrong type or impossible value is
+reported together in one :class:`EdgekitError`, each naming the key path
+(``models.frame.inputs[0].scale``), because a manifest that half-parses is worse than one that
+does not parse at all. The checks are the :mod:`edge.schema` Schemas at the end of this file
+(the engine of every edgekit config file); JSON has no line numbers to give.
 
-Schema (``schema_version`` 1)::
+Schema (``schema_version`` 2; version 1 files are read and upgraded, see :func:`upgrade`)::
 
-    schema_version: int            # 1
+    schema_version: int            # 2
     name: str                      # "swim", "face"
     backbone: str                  # "efficientnet-b3", "tiny"
     method: str                    # fp32 | fp16 | dynamic | ptq | qat | prune-qat
@@ -23,26 +25,34 @@ Schema (``schema_version`` 1)::
     default_stride: int            # run the head every this many frames
     feature_shape: [h, w, c]       # one frame's feature map (frame model output, head input)
     tasks: [{name, kind, labels: [str], output}]   # output = head output (signature key)
-    models: {"frame"|"head"|"clip"|"frame_edgetpu":
-             {file, sha256, size_bytes, inputs: [TensorSpec], outputs: [TensorSpec], ops: [str]}}
+    models: {"frame"|"head"|"clip": ModelFile}      # the TFLite files every backend can read
+    variants: {variant: {"frame"|"head"|"clip": ModelFile}}
+                                   # the same roles built for one backend, e.g. "edgetpu" (the
+                                   # compiled frame model); a backend names the variant it runs
+    ModelFile: {file, sha256, size_bytes, inputs: [TensorSpec], outputs: [TensorSpec], ops: [str]}
     TensorSpec: {name, shape: [int], dtype: str, scale: float | null, zero_point: int | null}
 """
 
 import hashlib
 import json
 import os
-import tempfile
-from dataclasses import MISSING as _MISSING
+import re
 from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
 
+from edge.atomic import write_bytes as atomic_write_bytes  # noqa: F401 - re-exported
+from edge.atomic import write_text as atomic_write_text
 from edge.errors import EdgekitError
+from edge.schema import OMIT, Invalid, Key, Schema, Wording
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DEFAULT_VARIANT = "tflite"
 MANIFEST_NAME = "manifest.json"
 METHODS = ("fp32", "fp16", "dynamic", "ptq", "qat", "prune-qat")
 TASK_KINDS = ("classification", "regression", "embedding")
-MODEL_ROLES = ("frame", "head", "clip", "frame_edgetpu")
+MODEL_ROLES = ("frame", "head", "clip")
+VARIANT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 REQUIRED_MODEL_ROLES = ("frame", "head")
 COLOUR_ORDERS = ("RGB", "BGR")
 DTYPES = ("uint8", "int8", "int16", "int32", "int64", "float16", "float32", "bool")
@@ -122,6 +132,7 @@ class Manifest:
     feature_shape: List[int]
     tasks: List[TaskSpec]
     models: Dict[str, ModelFile]
+    variants: Dict[str, Dict[str, ModelFile]] = field(default_factory=dict)
     sparsity: Optional[float] = None
     tool_versions: Dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -133,9 +144,12 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data, where="manifest"):
-        manifest = _from_plain(cls, data, where)
-        manifest._check_values(where)
-        return manifest
+        """The Manifest of parsed JSON ``data`` (version 1 upgraded); SchemaError listing every
+        problem, each with its key path."""
+        if not isinstance(data, dict):
+            raise EdgekitError("%s: top level must be an object, got %s; fix or regenerate the "
+                               "manifest" % (where, type(data).__name__))
+        return cls(**MANIFEST_SCHEMA.validate(upgrade(data), where=where, wording=WORDING))
 
     @classmethod
     def load(cls, dir_or_path):
@@ -171,73 +185,70 @@ class Manifest:
         raise EdgekitError("manifest %s has no task %r (tasks: %s)"
                            % (self.name, name, ", ".join(t.name for t in self.tasks)))
 
-    def model_path(self, directory, role):
-        if role not in self.models:
-            raise EdgekitError("manifest %s lists no %r model (it has %s); re-run edgekit "
-                               "quantize" % (self.name, role, ", ".join(sorted(self.models))))
-        return os.path.join(os.fspath(directory), self.models[role].file)
+    def model_file(self, role, variant=DEFAULT_VARIANT):
+        """The ModelFile of ``role`` in ``variant`` ("tflite": the plain ``models``)."""
+        if variant == DEFAULT_VARIANT:
+            models, what = self.models, "model"
+        elif variant in self.variants:
+            models, what = self.variants[variant], "%s model" % variant
+        else:
+            raise EdgekitError("model %s has no %s variant (it has: %s); build it with edgekit "
+                               "quantize%s" % (self.name, variant, ", ".join(
+                                   [DEFAULT_VARIANT] + sorted(self.variants)),
+                                   " --target coral" if variant == "edgetpu" else ""))
+        if role not in models:
+            raise EdgekitError("manifest %s lists no %s %s (it has %s); re-run edgekit quantize"
+                               % (self.name, role, what, ", ".join(sorted(models))))
+        return models[role]
 
-    def verify(self, directory, roles=None):
-        """Check every listed (or the given) model file exists with the recorded size and sha256."""
+    def model_path(self, directory, role, variant=DEFAULT_VARIANT):
+        return os.path.join(os.fspath(directory), self.model_file(role, variant).file)
+
+    def all_files(self):
+        """[(variant, role, ModelFile)] for every file the manifest pins."""
+        rows = [(DEFAULT_VARIANT, role, spec) for role, spec in sorted(self.models.items())]
+        for variant, models in sorted(self.variants.items()):
+            rows.extend((variant, role, spec) for role, spec in sorted(models.items()))
+        return rows
+
+    def verify(self, directory, roles=None, variant=DEFAULT_VARIANT):
+        """Check the files of ``roles`` in ``variant`` (default: every file the manifest lists)
+        exist with the recorded size and sha256."""
         directory = os.fspath(directory)
-        for role in (roles or sorted(self.models)):
-            spec = self.models.get(role)
-            if spec is None:
-                raise EdgekitError("manifest in %s lists no %r model" % (directory, role))
+        if roles is None:
+            entries = self.all_files()
+        else:
+            entries = [(variant, role, self.model_file(role, variant)) for role in roles]
+        for variant_name, role, spec in entries:
+            what = role if variant_name == DEFAULT_VARIANT else "%s %s" % (variant_name, role)
             path = os.path.join(directory, spec.file)
             if not os.path.isfile(path):
                 raise EdgekitError("manifest does not match model: %s (%s model) is missing from "
-                                   "%s; copy the whole model directory" % (spec.file, role,
+                                   "%s; copy the whole model directory" % (spec.file, what,
                                                                           directory))
             size = os.path.getsize(path)
             if size != spec.size_bytes or sha256_file(path) != spec.sha256:
                 raise EdgekitError("manifest does not match model %s (%s model): size/sha256 "
                                    "differ from manifest.json; the file was replaced or "
                                    "corrupted, copy the directory again or re-run edgekit "
-                                   "quantize" % (path, role))
+                                   "quantize" % (path, what))
 
-    # -- value checks (types are checked while parsing) -----------------------------------------
 
-    def _check_values(self, where):
-        def bad(key, message):
-            raise EdgekitError("%s: %s %s; fix or regenerate the manifest" % (where, key, message))
+def upgrade(data):
+    """A version-1 manifest as version 2: its ``frame_edgetpu`` role becomes ``variants.edgetpu``.
 
-        if self.schema_version != SCHEMA_VERSION:
-            bad("schema_version", "is %d but this edgekit reads version %d"
-                % (self.schema_version, SCHEMA_VERSION))
-        if self.method not in METHODS:
-            bad("method", "is %r, expected one of %s" % (self.method, ", ".join(METHODS)))
-        if self.input.colour_order not in COLOUR_ORDERS:
-            bad("input.colour_order", "is %r, expected RGB or BGR" % self.input.colour_order)
-        if min(self.input.height, self.input.width, self.input.channels) < 1:
-            bad("input", "height/width/channels must be >= 1")
-        if len(self.input.value_range) != 2:
-            bad("input.value_range", "must be [low, high]")
-        if self.clip_length < 1:
-            bad("clip_length", "must be >= 1")
-        if self.default_stride < 1:
-            bad("default_stride", "must be >= 1")
-        if len(self.feature_shape) != 3:
-            bad("feature_shape", "must be [h, w, c]")
-        for role in REQUIRED_MODEL_ROLES:
-            if role not in self.models:
-                bad("models", "has no %r entry" % role)
-        for role, model in self.models.items():
-            if role not in MODEL_ROLES:
-                bad("models.%s" % role, "is not a known model role (%s)" % ", ".join(MODEL_ROLES))
-            for kind in ("inputs", "outputs"):
-                for i, spec in enumerate(getattr(model, kind)):
-                    if spec.dtype not in DTYPES:
-                        bad("models.%s.%s[%d].dtype" % (role, kind, i),
-                            "is %r, expected one of %s" % (spec.dtype, ", ".join(DTYPES)))
-        for i, task in enumerate(self.tasks):
-            if task.kind not in TASK_KINDS:
-                bad("tasks[%d].kind" % i, "is %r, expected one of %s"
-                    % (task.kind, ", ".join(TASK_KINDS)))
-            if task.kind == "classification" and not task.labels:
-                bad("tasks[%d].labels" % i, "is empty for a classification task")
-        if not self.tasks:
-            bad("tasks", "is empty")
+    Model directories written before variants existed keep working; the file on disk is left as
+    it is (the next ``save`` writes version 2).
+    """
+    if not isinstance(data, dict) or data.get("schema_version") != 1:
+        return data
+    data = dict(data, schema_version=SCHEMA_VERSION)
+    models = data.get("models")
+    if isinstance(models, dict) and "frame_edgetpu" in models:
+        models = dict(models)
+        data["variants"] = {"edgetpu": {"frame": models.pop("frame_edgetpu")}}
+        data["models"] = models
+    return data
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -251,63 +262,101 @@ def sha256_file(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` via a temp file in the same directory and os.replace."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+# -- the schema of manifest.json (edge.schema): checked values build the dataclasses above ----
+
+WORDING = Wording(
+    unknown="unknown key {path}; this edgekit does not understand it (newer manifest?), remove "
+            "it or upgrade edgekit",
+    missing="missing key {path}; regenerate the manifest with edgekit quantize",
+    wrong_type="{path} must be {expected}, got {value}",
+    not_allowed="{path} is {value}, expected one of {allowed}; fix or regenerate the manifest",
+    out_of_range="{path} is {value}, allowed: {allowed}; fix or regenerate the manifest",
+    invalid="{path} {message}; fix or regenerate the manifest",
+    bad_name="{path} is not {allowed}; fix or regenerate the manifest",
+    many="{where}: {count} problems; fix or regenerate the manifest:\n  {problems}",
+    expected=dict(Wording.expected, table="an object", map="an object", tables="a list"),
+)
 
 
-def atomic_write_bytes(path, data):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+def _version(value):
+    if value != SCHEMA_VERSION:
+        raise Invalid("is %d but this edgekit reads versions %s"
+                      % (value, ", ".join(str(v) for v in READABLE_VERSIONS)))
+    return value
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _length(n, shape):
+    def check(value):
+        if len(value) != n:
+            raise Invalid("must be %s" % shape)
+        return value
+    return check
 
 
-# -- strict (de)serialisation of the dataclasses above -------------------------------------------
+def _required_roles(models):
+    for role in REQUIRED_MODEL_ROLES:
+        if role not in models:
+            raise Invalid("has no %r entry" % role)
+    return models
 
-_NESTED = {
-    ("Manifest", "input"): InputSpec,
-    ("Manifest", "tasks"): [TaskSpec],
-    ("Manifest", "models"): {"": ModelFile},
-    ("ModelFile", "inputs"): [TensorSpec],
-    ("ModelFile", "outputs"): [TensorSpec],
-}
 
-# field -> checker of a plain JSON value (after nested dataclasses are handled)
-_INT = "int"
-_FLOAT = "float"
-_STR = "str"
-_TYPES = {
-    ("Manifest", "schema_version"): _INT, ("Manifest", "name"): _STR,
-    ("Manifest", "backbone"): _STR, ("Manifest", "method"): _STR,
-    ("Manifest", "sparsity"): (_FLOAT, None), ("Manifest", "created"): _STR,
-    ("Manifest", "tool_versions"): {"": _STR}, ("Manifest", "clip_length"): _INT,
-    ("Manifest", "default_stride"): _INT, ("Manifest", "feature_shape"): [_INT],
-    ("InputSpec", "height"): _INT, ("InputSpec", "width"): _INT, ("InputSpec", "channels"): _INT,
-    ("InputSpec", "colour_order"): _STR, ("InputSpec", "value_range"): [_FLOAT],
-    ("InputSpec", "normalization"): dict,
-    ("TaskSpec", "name"): _STR, ("TaskSpec", "kind"): _STR, ("TaskSpec", "labels"): [_STR],
-    ("TaskSpec", "output"): _STR,
-    ("ModelFile", "file"): _STR, ("ModelFile", "sha256"): _STR,
-    ("ModelFile", "size_bytes"): _INT, ("ModelFile", "ops"): [_STR],
-    ("TensorSpec", "name"): _STR, ("TensorSpec", "shape"): [_INT], ("TensorSpec", "dtype"): _STR,
-    ("TensorSpec", "scale"): (_FLOAT, None), ("TensorSpec", "zero_point"): (_INT, None),
-}
+def _not_empty(values):
+    if not values:
+        raise Invalid("is empty")
+    return values
+
+
+def _task_rules(task, report, path):
+    if task["kind"] == "classification" and task["labels"] == []:
+        report.invalid(path + ("labels",), "is empty for a classification task")
+
+
+def _one_of(choices):
+    return Key("str", choices=choices, allowed=", ".join(choices))
+
+
+def _of(schema, cls, kind="table"):
+    """A Key of ``kind`` "table" checked by ``schema`` whose value becomes a ``cls``: absent
+    optional keys take the dataclass's defaults (OMIT), so the defaults live in one place."""
+    return Key(kind, schema=schema, check=lambda values: cls(**values))
+
+
+_TENSOR = _of(Schema({
+    "name": Key("str"), "shape": Key("list", item="int"),
+    "dtype": _one_of(DTYPES),
+    "scale": Key("number", OMIT, nullable=True), "zero_point": Key("int", OMIT, nullable=True),
+}), TensorSpec)
+_MODEL = _of(Schema({
+    "file": Key("str"), "sha256": Key("str"), "size_bytes": Key("int"),
+    "inputs": Key("list", item=_TENSOR), "outputs": Key("list", item=_TENSOR),
+    "ops": Key("list", OMIT, item="str"),
+}), ModelFile)
+_ROLES = dict(item=_MODEL, names="^(%s)$" % "|".join(map(re.escape, MODEL_ROLES)),
+              names_help="a known model role (%s)" % ", ".join(MODEL_ROLES))
+MANIFEST_SCHEMA = Schema({
+    "schema_version": Key("int", OMIT, check=_version),
+    "name": Key("str"), "backbone": Key("str"), "method": _one_of(METHODS),
+    "sparsity": Key("number", OMIT, nullable=True), "created": Key("str"),
+    "tool_versions": Key("map", OMIT, item="str"),
+    "input": _of(Schema({
+        "height": Key("int", low=1), "width": Key("int", low=1),
+        "channels": Key("int", OMIT, low=1),
+        "colour_order": Key("str", OMIT, choices=COLOUR_ORDERS, allowed=", ".join(COLOUR_ORDERS)),
+        "value_range": Key("list", OMIT, item="number", check=_length(2, "[low, high]")),
+        "normalization": Key("table", OMIT),
+    }), InputSpec),
+    "clip_length": Key("int", low=1), "default_stride": Key("int", low=1),
+    "feature_shape": Key("list", item="int", check=_length(3, "[h, w, c]")),
+    "tasks": Key("list", item=_of(Schema({
+        "name": Key("str"), "kind": _one_of(TASK_KINDS),
+        "labels": Key("list", item="str"), "output": Key("str"),
+    }, check=_task_rules), TaskSpec), check=_not_empty),
+    "models": Key("map", check=_required_roles, **_ROLES),
+    "variants": Key("map", OMIT, item=Key("map", **_ROLES),
+                    names="^(?!%s$)%s" % (DEFAULT_VARIANT, VARIANT_RE.pattern[1:]),
+                    names_help="a variant name (lower-case letters, digits, '_'; %r is the plain "
+                               "models)" % DEFAULT_VARIANT),
+})
 
 
 def _to_plain(obj):
@@ -320,83 +369,3 @@ def _to_plain(obj):
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
         return obj.item()
     return obj
-
-
-def _from_plain(cls, data, where, path=""):
-    label = path or "top level"
-    if not isinstance(data, dict):
-        raise EdgekitError("%s: %s must be an object, got %s" % (where, label, type(data).__name__))
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise EdgekitError("%s: unknown key %s; this edgekit does not understand it (newer "
-                           "manifest?), remove it or upgrade edgekit"
-                           % (where, ", ".join(_join(path, k) for k in unknown)))
-    kwargs = {}
-    for name, fld in known.items():
-        key_path = _join(path, name)
-        if name not in data:
-            if fld.default is fld.default_factory is _MISSING:
-                raise EdgekitError("%s: missing key %s; regenerate the manifest with edgekit "
-                                   "quantize" % (where, key_path))
-            continue
-        value = data[name]
-        nested = _NESTED.get((cls.__name__, name))
-        if nested is not None:
-            kwargs[name] = _parse_nested(nested, value, where, key_path)
-        else:
-            kwargs[name] = _check(_TYPES[(cls.__name__, name)], value, where, key_path)
-    return cls(**kwargs)
-
-
-def _parse_nested(spec, value, where, key_path):
-    if isinstance(spec, list):
-        if not isinstance(value, list):
-            raise EdgekitError("%s: %s must be a list" % (where, key_path))
-        return [_from_plain(spec[0], v, where, "%s[%d]" % (key_path, i))
-                for i, v in enumerate(value)]
-    if isinstance(spec, dict):
-        if not isinstance(value, dict):
-            raise EdgekitError("%s: %s must be an object" % (where, key_path))
-        return {k: _from_plain(spec[""], v, where, _join(key_path, k)) for k, v in value.items()}
-    return _from_plain(spec, value, where, key_path)
-
-
-def _check(kind, value, where, key_path):
-    def bad(expected):
-        raise EdgekitError("%s: %s must be %s, got %r" % (where, key_path, expected, value))
-
-    if isinstance(kind, tuple):  # (type, None): optional
-        if value is None:
-            return None
-        return _check(kind[0], value, where, key_path)
-    if isinstance(kind, list):
-        if not isinstance(value, list):
-            bad("a list")
-        return [_check(kind[0], v, where, "%s[%d]" % (key_path, i)) for i, v in enumerate(value)]
-    if isinstance(kind, dict) and "" in kind:
-        if not isinstance(value, dict):
-            bad("an object")
-        return {k: _check(kind[""], v, where, _join(key_path, k)) for k, v in value.items()}
-    if kind is dict:
-        if not isinstance(value, dict):
-            bad("an object")
-        return dict(value)
-    if kind == _INT:
-        if isinstance(value, bool) or not isinstance(value, int):
-            bad("an integer")
-        return value
-    if kind == _FLOAT:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad("a number")
-        return float(value)
-    if kind == _STR:
-        if not isinstance(value, str):
-            bad("a string")
-        return value
-    raise AssertionError("unknown type spec %r" % (kind,))  # pragma: no cover
-
-
-def _join(path, key):
-    return "%s.%s" % (path, key) if path else str(key)
-

@@ -74,7 +74,7 @@ def op_names(interpreter):
 
 def _plain_interpreter(path):
     """An interpreter without the default (XNNPACK) delegate, so ``ops`` lists real kernels."""
-    from edge.interpreter import check_model_file, interpreter_module
+    from edge.backends.litert import check_model_file, interpreter_module
     module = interpreter_module()
     check_model_file(path)
     resolver = getattr(getattr(module, "OpResolverType", None),

@@ -24,12 +24,12 @@ def _error(text):
 def test_shipped_file_has_the_three_targets_and_documents_every_key():
     devices = load_devices(SHIPPED)
     assert set(devices) >= {"cpu", "jetson", "coral"}
-    assert devices["cpu"].transport == "local" and devices["cpu"].runtime_device == "cpu"
+    assert devices["cpu"].transport == "local" and devices["cpu"].backend == "litert"
     jetson, coral = devices["jetson"], devices["coral"]
     assert jetson.is_remote and jetson.power == "tegrastats" and jetson.python == "python3"
     assert jetson.identity_file == os.path.expanduser("~/.ssh/id_ed25519")
-    assert coral.variant == "edgetpu" and coral.frame_role == "frame_edgetpu"
-    assert coral.runtime_device == "edgetpu:usb"
+    assert coral.variant == "edgetpu" and coral.backend == "edgetpu"
+    assert coral.make_backend().config == {"device": "usb"}
     with open(SHIPPED) as handle:
         comments = "\n".join(l for l in handle if l.startswith("#"))
     for key in KEYS:
@@ -38,13 +38,14 @@ def test_shipped_file_has_the_three_targets_and_documents_every_key():
 
 def test_defaults_and_derived_values():
     devices = parse_devices('[devices.a]\n[devices.b]\ntransport = "ssh"\nhost = "h"\n'
-                            'delegate = "edgetpu"\n[devices.c]\ndelegate = "/opt/libx.so"\n')
+                            'backend = "coral"\n[devices.c]\nbackend = "delegate"\n'
+                            'backend_options = { library = "/opt/libx.so" }\n')
     a, b, c = devices["a"], devices["b"], devices["c"]
-    assert (a.transport, a.delegate, a.variant, a.power, a.threads) == \
-        ("local", "xnnpack", "tflite", "none", None)
+    assert (a.transport, a.backend, a.variant, a.power, a.threads) == \
+        ("local", "litert", "tflite", "none", None)
     assert b.destination == "h" and b.python == "python3" and b.variant == "edgetpu"
-    assert b.runtime_device == "edgetpu" and b.runtime_delegate is None
-    assert c.runtime_device == "cpu" and c.runtime_delegate == "/opt/libx.so"
+    assert b.backend == "edgetpu" and b.make_backend().config == {}
+    assert c.make_backend().describe() == "delegate library=/opt/libx.so"
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -53,14 +54,14 @@ def test_defaults_and_derived_values():
     ('[devices.x]\n\nthreads = 0\n', r"my.toml:3: devices.x.threads = 0 is out of range; allowed: 1..256"),
     ('[devices.x]\ntransport = "ssh"\nhost = "h"\nport = 70000\n', r"my.toml:4: .*port = 70000 is out of range; allowed: 1..65535"),
     ('[devices.x]\ntransport = "ftp"\n', r"my.toml:2: .*transport = 'ftp' is not allowed; allowed: local \| ssh"),
-    ('[devices.x]\ndelegate = "tpu"\n', r"my.toml:2: .*delegate = 'tpu' is not allowed; allowed: xnnpack \| edgetpu \| gpu \| a path"),
+    ('[devices.x]\nbackend = "tpu"\n', r"my.toml:2: devices.x.backend is not usable: unknown device 'tpu'; use one of: delegate, edgetpu, litert, litert_gpu"),
+    ('[devices.x]\ndelegate = "edgetpu"\n', r"my.toml:2: devices.x.delegate is from the first devices.toml format; use backend = "),
     ('[devices.x]\ntransport = "ssh"\n', r"devices.x.host is missing"),
     ('[devices.x]\nhost = "h"\n', r"my.toml:2: devices.x.host only applies to transport = \"ssh\""),
-    ('[devices.x]\nedgetpu_device = "usb"\n', r"edgetpu_device only applies to delegate = \"edgetpu\""),
-    ('[devices.x]\ndelegate = "edgetpu"\nedgetpu_device = "firewire"\n', r"my.toml:3: .*'firewire' is not allowed"),
-    ('[devices.x]\nvariant = "edgetpu"\n', r"my.toml:2: .*variant = 'edgetpu' does not fit delegate = 'xnnpack'"),
-    ('[devices.x]\ndelegate = "edgetpu"\nvariant = "tflite"\n', r"does not fit"),
-    ('[devices.x]\nvariant = "onnx"\n', r"variant = 'onnx' is not allowed; allowed: tflite \| edgetpu"),
+    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: none"),
+    ('[devices.x]\nbackend = "edgetpu"\nbackend_options = { device = "firewire" }\n', r"my.toml:3: .*option device = 'firewire' is not allowed; allowed: usb \| pci"),
+    ('[devices.x]\nbackend_options = { device = true }\n', r"backend_options .* expected a table of strings and integers"),
+    ('[devices.x]\nvariant = "edgetpu"\n', r"my.toml:2: devices.x.variant is from the first devices.toml format; use nothing: the backend says"),
     ('[devices.x]\npower = "rapl"\n', r"power = 'rapl' is not allowed; allowed: none \| tegrastats"),
     ('[devices.x]\nworkdir = "tmp"\n', r"workdir = 'tmp' must be an absolute path"),
     ('[devices.x]\ntransport = "ssh"\nhost = "h"\nssh_options = ["-v"]\n', r"my.toml:4: .*each entry must be \"Option=value\""),
@@ -111,7 +112,7 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
 
 def test_devices_check_local_target_runs_the_device_side_check(tmp_path):
     path = tmp_path / "d.toml"
-    path.write_text('[devices.here]\npython = "%s"\n[devices.tpu]\ndelegate = "edgetpu"\n'
+    path.write_text('[devices.here]\npython = "%s"\n[devices.tpu]\nbackend = "edgetpu"\n'
                     % sys.executable)
     result = CliRunner().invoke(main, ["devices", "check", "here", "--devices", str(path)])
     assert result.exit_code == 0, result.output

@@ -76,10 +76,11 @@ def test_edgetpu_without_runtime(edge_model_dir, tmp_path):
 
 
 def test_parse_device():
-    assert parse_device("cpu") == ("cpu", "")
-    assert parse_device("edgetpu:usb") == ("edgetpu", "usb")
-    assert parse_device("coral:pci") == ("edgetpu", "pci")
-    assert parse_device("edgetpu:1") == ("edgetpu", ":1")
+    assert parse_device("cpu") == ("litert", {})
+    assert parse_device("edgetpu:usb") == ("edgetpu", {"device": "usb"})
+    assert parse_device("coral:pci") == ("edgetpu", {"device": "pci"})
+    assert parse_device("edgetpu:1") == ("edgetpu", {"device": ":1"})
+    assert parse_device("gpu") == ("litert_gpu", {})
     with pytest.raises(EdgekitError, match="unknown device"):
         parse_device("tpu")
     with pytest.raises(EdgekitError, match="bad Coral device"):

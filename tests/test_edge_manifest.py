@@ -47,7 +47,10 @@ def test_round_trip(edge_model_dir, tmp_path):
     (lambda d: d.update(method="int4"), "method is 'int4'"),
     (lambda d: d["tasks"][1].update(kind="ranking"), "tasks[1].kind"),
     (lambda d: d["models"].pop("head"), "models has no 'head'"),
-    (lambda d: d.update(schema_version=2), "schema_version is 2"),
+    (lambda d: d.update(schema_version=3), "schema_version is 3"),
+        (lambda d: d.update(variants={"Edge TPU": {}}), "variants.Edge TPU is not a variant"),
+        (lambda d: d.update(variants={"edgetpu": {"backbone": d["models"]["frame"]}}),
+         "variants.edgetpu.backbone is not a known model role"),
     (lambda d: d["feature_shape"].append(True), "feature_shape[3] must be an integer"),
 ])
 def test_strict_loading_names_the_key(manifest_dict, edit, key):
@@ -82,3 +85,25 @@ def test_verify(edge_model_dir, tmp_path):
     os.remove(copy_dir / "frame.tflite")
     with pytest.raises(EdgekitError, match="frame.tflite .* is missing"):
         manifest.verify(copy_dir, roles=["frame"])
+
+
+def test_version_1_frame_edgetpu_becomes_the_edgetpu_variant(manifest_dict):
+    """Model directories written before variants existed still load, their Coral model found."""
+    data = copy.deepcopy(manifest_dict)
+    data["schema_version"] = 1
+    data.pop("variants", None)
+    data["models"]["frame_edgetpu"] = dict(data["models"]["frame"], file="frame_edgetpu.tflite")
+    manifest = Manifest.from_dict(data)
+    assert manifest.schema_version == 2 and "frame_edgetpu" not in manifest.models
+    assert manifest.model_file("frame", "edgetpu").file == "frame_edgetpu.tflite"
+    assert manifest.model_file("frame").file == "frame.tflite"
+    assert [(v, r) for v, r, _ in manifest.all_files()] == [
+        ("tflite", "clip"), ("tflite", "frame"), ("tflite", "head"), ("edgetpu", "frame")]
+
+
+def test_a_missing_variant_says_how_to_build_it(edge_model_dir):
+    manifest = Manifest.load(edge_model_dir)
+    with pytest.raises(EdgekitError, match="no edgetpu variant .* --target coral"):
+        manifest.model_file("frame", "edgetpu")
+    with pytest.raises(EdgekitError, match="lists no backbone model"):
+        manifest.model_file("backbone")

@@ -77,7 +77,7 @@ def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_sw
     runner = StreamingRunner(edge_model_dir)
     # frame output and head input are calibrated apart: usually "lut", "copy" when the ranges
     # happen to coincide (training is not bit-reproducible); the reference requantizes either way
-    assert runner._requant.mode in ("lut", "copy")
+    assert runner.session.requantize.mode in ("lut", "copy")
     results = _collect(runner, frames)
     assert len(results) == len(frames) - CLIP_LENGTH + 1
     feats, head = _features(edge_model_dir, _rgb_frames(frames))
@@ -88,7 +88,7 @@ def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_sw
         for task in TASKS:
             np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
     # the windows really differ, so a mis-ordered ring or a wrong window would show above
-    probs = np.stack([r.action_probs for r in results])
+    probs = np.stack([r.tasks["action"].values for r in results])
     assert (probs.max(axis=0) - probs.min(axis=0)).max() > 0.2
 
 
@@ -136,7 +136,7 @@ def test_streaming_matches_float_model_within_quantization_tolerance(edge_model_
     distances = np.array([_distance(r, {k: v[n] for k, v in expected.items()})
                           for n, r in enumerate(results)])
     assert distances[:, 0].mean() < 0.2 and distances[:, 1].mean() < 0.3
-    agree = np.mean([r.action_label == ACTIONS[int(np.argmax(expected["action"][n]))]
+    agree = np.mean([r.tasks["action"].label == ACTIONS[int(np.argmax(expected["action"][n]))]
                      for n, r in enumerate(results)])
     assert agree >= 0.5
 
@@ -218,7 +218,7 @@ def test_rois_each_equal_a_runner_on_the_cropped_video(edge_model_dir, edge_vide
         assert [r.roi for r in mine] == [rois[index]] * len(alone)
         for a, b in zip(mine, alone):
             np.testing.assert_array_equal(a.embedding, b.embedding)
-            assert a.action_label == b.action_label
+            assert a.tasks["action"].label == b.tasks["action"].label
 
 
 def test_roi_outside_frame_is_a_clear_error(edge_model_dir, edge_video):
@@ -268,8 +268,12 @@ def test_result_records_and_timings(edge_model_dir, edge_video):
     data = result.to_dict()
     assert data["frames"] == [0, CLIP_LENGTH - 1]
     assert set(data["tasks"]) == set(TASKS)
-    assert data["tasks"]["action"]["label"] == result.action_label
-    assert abs(sum(result.action_probs) - 1.0) < 0.02
+    action = result.tasks["action"]
+    assert data["tasks"]["action"]["label"] == action.label
+    assert data["tasks"]["action"]["scores"] == {
+        label: pytest.approx(float(v), abs=1e-6) for label, v in zip(ACTIONS, action.values)}
+    assert data["tasks"]["identity_embedding"]["kind"] == "embedding"
+    assert abs(sum(action.values) - 1.0) < 0.02
     assert set(result.timings) == {"preprocess", "frame_model", "head"}
     assert all(v >= 0 for v in result.timings.values())
 
@@ -277,7 +281,7 @@ def test_result_records_and_timings(edge_model_dir, edge_video):
 def test_output_tensors_resolved_by_signature_name(edge_model_dir):
     runner = StreamingRunner(edge_model_dir)
     sig = signature_indices(runner.head_interpreter)
-    assert [(t.name, i) for t, i, _, _ in runner._tasks] == [
+    assert [(t.name, i) for t, i, _, _ in runner.session.tasks] == [
         (name, sig["outputs"][name]) for name in TASKS]
 
 
@@ -309,3 +313,55 @@ def test_manifest_model_mismatch_is_caught(edge_model_dir, tmp_path):
     # even with verification off, the tensor specs give the swap away
     with pytest.raises(EdgekitError, match="manifest does not match model"):
         StreamingRunner(str(broken), verify=False)
+
+
+def test_runners_share_one_model_session_and_keep_their_streams_apart(edge_model_dir,
+                                                                      edge_swim_video,
+                                                                      edge_video):
+    """N cameras load the models once; interleaving two streams (in two threads, as the daemon's
+    workers do) gives each exactly what it gets alone."""
+    import threading
+
+    swim = decode_all(edge_swim_video)[:CLIP_LENGTH + 6]
+    other = decode_all(edge_video)[:CLIP_LENGTH + 6]
+    alone = [_collect(StreamingRunner(edge_model_dir), f) for f in (swim, other)]
+    a, b = StreamingRunner(edge_model_dir), StreamingRunner(edge_model_dir, stride=1)
+    assert a.session is b.session and a.frame_interpreter is b.frame_interpreter
+    assert a.rings[0] is not b.rings[0]
+    got = [[], []]
+
+    def stream(runner, frames, out):
+        for i, frame in enumerate(frames):
+            out.extend(runner.process(frame, frame_index=i))
+
+    threads = [threading.Thread(target=stream, args=(r, f, o))
+               for r, f, o in ((a, swim, got[0]), (b, other, got[1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for mine, reference in zip(got, alone):
+        assert len(mine) == len(reference) == 7
+        for x, y in zip(mine, reference):
+            for name in y.tasks:
+                np.testing.assert_array_equal(x.tasks[name].values, y.tasks[name].values)
+
+
+def test_run_clip_is_a_pure_call_that_leaves_the_stream_alone(edge_model_dir, edge_swim_video):
+    frames = decode_all(edge_swim_video)
+    reference = _collect(StreamingRunner(edge_model_dir), frames[:CLIP_LENGTH + 6])
+    runner = StreamingRunner(edge_model_dir)
+    got = _collect(runner, frames[:CLIP_LENGTH])
+    clip = runner.run_clip(frames[5:5 + CLIP_LENGTH][..., ::-1])  # RGB, another window
+    assert runner.frames == CLIP_LENGTH and runner.windows == 1
+    for i in range(CLIP_LENGTH, CLIP_LENGTH + 3):
+        got.extend(runner.process(frames[i], frame_index=i))
+    assert [r.last_frame for r in got] == [r.last_frame for r in reference[:4]]
+    np.testing.assert_array_equal(got[-1].tasks["action"].values,
+                                  reference[3].tasks["action"].values)
+    np.testing.assert_array_equal(clip.tasks["action"].values, reference[5].tasks["action"].values)
+
+
+def test_stride_zero_is_refused_not_replaced(edge_model_dir):
+    with pytest.raises(EdgekitError, match="stride must be >= 1 \\(got 0\\)"):
+        StreamingRunner(edge_model_dir, stride=0)

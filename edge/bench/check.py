@@ -1,8 +1,10 @@
 """What ``edgekit devices check`` asks a target: ``python -m edge.bench.check '{...}'``.
 
-Prints one JSON object: Python, numpy, OpenCV and interpreter runtime versions, whether the
-configured delegate loads, and whether the power sampler is present. Exit 0 when everything the
-target needs is there, 2 otherwise (the JSON says what is missing).
+Prints one JSON object: Python, numpy, OpenCV and interpreter runtime versions, every backend of
+:mod:`edge.backends` with whether it can run there (and why not), whether the configured backend
+loads, and whether the power sampler is present. Exit 0 when everything the target's
+configuration needs is there, 2 otherwise (the JSON says what is missing). A backend the target
+is not configured for may be unavailable without failing the check: it is listed, not required.
 """
 
 import json
@@ -12,9 +14,8 @@ import sys
 
 
 def check(config):
+    from edge import backends
     from edge.errors import EdgekitError
-    from edge.interpreter import (EDGETPU_LIBRARY, GPU_LIBRARY, _load_delegate,
-                                  interpreter_module)
 
     report = {"python": platform.python_version(), "machine": platform.machine(), "problems": []}
     try:
@@ -27,35 +28,24 @@ def check(config):
         report["opencv"] = cv2.__version__
     except ImportError:
         report["problems"].append("OpenCV is not installed (pip install opencv-python-headless)")
-    module = None
     try:
-        module = interpreter_module()
         from edge.bench.sysinfo import runtime_info
         report["runtime"] = runtime_info()
     except EdgekitError as exc:
         report["problems"].append(str(exc))
-    delegate = config.get("delegate") or "xnnpack"
-    path = config.get("delegate_path")
-    system = platform.system()
-    library = None
-    if delegate == "edgetpu":
-        library = path or EDGETPU_LIBRARY.get(system, "libedgetpu.so.1")
-        what = "the Edge TPU runtime (libedgetpu); install it from https://coral.ai/software/"
-    elif delegate == "gpu":
-        library = path or GPU_LIBRARY.get(system, "")
-        what = "the TFLite GPU delegate"
-    elif delegate != "xnnpack":
-        library, what = delegate, "the delegate library at that path"
-    report["delegate"] = {"name": delegate, "library": library, "loaded": library is None}
-    if library is not None and module is not None:
-        options = {}
-        if delegate == "edgetpu" and config.get("edgetpu_device"):
-            options["device"] = config["edgetpu_device"]
-        try:
-            _load_delegate(module, library, options, what)
-            report["delegate"]["loaded"] = True
-        except EdgekitError as exc:
-            report["problems"].append(str(exc))
+    report["backends"] = [{"key": key, "summary": summary, "available": reason is None,
+                           "reason": reason} for key, summary, reason in backends.availability()]
+    key = config.get("backend") or backends.DEFAULT
+    try:
+        backend = backends.create(key, **(config.get("backend_options") or {}))
+        reason = backend.probe()
+        report["backend"] = {"key": backend.key, "describe": backend.describe(),
+                             "summary": backend.summary, "available": reason is None}
+    except EdgekitError as exc:
+        reason = str(exc)
+        report["backend"] = {"key": key, "describe": key, "available": False}
+    if reason is not None and reason not in report["problems"]:
+        report["problems"].append(reason)
     power = config.get("power") or "none"
     if power == "tegrastats":
         report["power"] = {"sampler": power, "path": shutil.which("tegrastats")}

@@ -47,7 +47,7 @@ def memory_mb():
 
 def runtime_info():
     """Which TFLite runtime the device side loads, and its version."""
-    from edge.interpreter import interpreter_module
+    from edge.backends.litert import interpreter_module
     module = interpreter_module()
     name = getattr(module, "__name__", type(module).__name__)
     package = name.split(".")[0]

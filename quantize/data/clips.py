@@ -5,5 +5,5 @@ Kept as a re-export for ``quantize.data.synth``, which imports it from here; new
 """
 
 from edge.data.clips import (  # noqa: F401
-    LABELS_FILE, VIDEO_SUFFIXES, ClipArrays, ClipIndex, ClipItem, ClipLabels, load_clips,
-    parse_clip_name, scan_clip_folder)
+    LABELS_FILE, PATTERN, VIDEO_SUFFIXES, ClipArrays, ClipIndex, ClipItem, ClipLabels,
+    load_clips, parse_clip_name, scan_clip_folder, scan_clip_names)

@@ -10,13 +10,11 @@ wipe an unrelated folder.
 import contextlib
 import datetime
 import os
-import shutil
-import tempfile
 
+from edge.atomic import atomic_dir, write_json, write_text
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, InputSpec, Manifest, TaskSpec
 from edge.tflite_inspect import describe_model, sizes  # noqa: F401 (sizes: used as artifacts.sizes)
-from quantize.fsutil import write_json, write_text
 
 
 def check_out_dir(out):
@@ -30,25 +28,9 @@ def check_out_dir(out):
 @contextlib.contextmanager
 def staging_dir(out):
     """Yield a temp directory beside ``out``; on success it replaces ``out`` in one rename."""
-    out = os.path.abspath(out)
     check_out_dir(out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
-    try:
+    with atomic_dir(out) as tmp:
         yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a model directory is meant to be shared
-        old = None
-        if os.path.isdir(out):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".old-", dir=parent)
-            os.rmdir(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_model(directory, name, blob):
@@ -69,10 +51,14 @@ def manifest_tasks(config):
 
 
 def build_manifest(directory, config, method, sparsity, feature_shape, model_files, versions,
-                   normalization, default_stride=1):
-    """The edge-side :class:`Manifest` for the model files ``{role: file name}`` in ``directory``."""
+                   normalization, default_stride=1, variant_files=None):
+    """The edge-side :class:`Manifest` for the model files ``{role: file name}`` in ``directory``
+    and the backend variants ``{variant: {role: file name}}`` (e.g. the Edge TPU frame model)."""
     models = {role: describe_model(os.path.join(directory, name)) for role, name in model_files.items()}
-    return Manifest(
+    variants = {variant: {role: describe_model(os.path.join(directory, name))
+                          for role, name in files.items()}
+                for variant, files in (variant_files or {}).items()}
+    return Manifest(variants=variants,
         name=config.name, backbone=config.backbone, method=method,
         sparsity=float(sparsity) if sparsity is not None else None,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

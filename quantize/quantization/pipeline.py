@@ -41,7 +41,7 @@ import numpy as np
 
 from edge.errors import EdgekitError
 from quantize.quantization import convert as conv
-from quantize.quantization.convert import INTEGER_METHODS, METHODS
+from quantize.quantization.methods import INTEGER_METHODS, METHODS
 
 SMALL_CALIBRATION = 100
 # Fine-tuning epochs without --epochs. prune-qat needs more: its sparsity ramps over two thirds
@@ -298,14 +298,15 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
                 report["layer_errors_worst"] = worst(rows)
             except Exception as exc:  # diagnostics must not sink the artifacts
                 warnings_list.append("per-layer error analysis failed: %s" % str(exc).splitlines()[0])
+        variant_files = {}
         if target == "coral":
             report["edgetpu"] = _edgetpu(stage, files)
             if report["edgetpu"].get("file"):
-                files["frame_edgetpu"] = report["edgetpu"]["file"]
+                variant_files["edgetpu"] = {"frame": report["edgetpu"]["file"]}
         versions = _versions()
         manifest = artifacts.build_manifest(
             stage, config, method, sparsity, feature_shape, files, versions,
-            get_backbone(config.backbone).normalization)
+            get_backbone(config.backbone).normalization, variant_files=variant_files)
         manifest.save(stage)
         # Scored after the manifest exists: the device runtime runs the staged directory the
         # way a camera and `edgekit bench` do (edge.bench.evalset.score_model_dir).

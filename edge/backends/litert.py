@@ -1,0 +1,147 @@
+"""LiteRT on the CPU (XNNPACK), and the LiteRT loading every LiteRT-based backend shares.
+
+The camera has whichever interpreter package its platform ships: ``ai_edge_litert`` (current),
+``tflite_runtime`` (older Coral/Jetson images), or, as a last resort on a workstation, the copy
+inside TensorFlow. They share one API, so nothing else in edge/ asks which one it got.
+
+Every failure a user can cause (missing file, not a TFLite file, truncated file, missing delegate
+library) is an :class:`EdgekitError`; the model is validated before the native loader sees it,
+because a corrupt flatbuffer can crash the native code instead of raising.
+
+Subclasses (the Edge TPU, the GPU delegate, any delegate library) only say which delegate to load
+(:meth:`LiteRTBackend.delegates`); loading, threads and errors are the same for all.
+"""
+
+import ctypes
+import os
+import struct
+
+from edge.backends.base import Backend
+from edge.errors import EdgekitError
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def interpreter_module():
+    """The interpreter module: ai_edge_litert, else tflite_runtime, else tensorflow.lite.
+
+    TensorFlow is imported only when neither device package is installed (a workstation);
+    edge/ never imports it otherwise.
+    """
+    try:
+        from ai_edge_litert import interpreter as module
+        return module
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as module
+        return module
+    except ImportError:
+        pass
+    try:
+        import tensorflow.lite as module  # last resort, documented above
+        return _TensorFlowLiteShim(module)
+    except ImportError:
+        raise EdgekitError("no TFLite interpreter is installed; install one with: pip install "
+                           "ai-edge-litert (or tflite-runtime on older boards)")
+
+
+class _TensorFlowLiteShim(object):
+    """tensorflow.lite spells load_delegate under ``experimental``; present the common API."""
+
+    def __init__(self, module):
+        self.__name__ = "tensorflow.lite"
+        self.Interpreter = module.Interpreter
+        self.load_delegate = module.experimental.load_delegate
+        self.OpResolverType = getattr(module.experimental, "OpResolverType", None)
+
+
+def check_model_file(model_path):
+    """Validate ``model_path`` as a TFLite flatbuffer well enough that the native loader is safe.
+
+    Checks: the file exists, carries the ``TFL3`` identifier, and its root table offset lies
+    inside the file. A truncated file fails here or in the interpreter's own verifier, either way
+    as an EdgekitError.
+    """
+    path = os.fspath(model_path)
+    if not os.path.isfile(path):
+        raise EdgekitError("model file %s does not exist; check --model or re-run edgekit "
+                           "quantize" % path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if size < 16 or head[4:8] != TFLITE_IDENTIFIER:
+        raise EdgekitError("%s is not a TFLite model (no TFL3 identifier); the file is corrupt or "
+                           "of another format, re-run edgekit quantize" % path)
+    root = struct.unpack("<I", head[:4])[0]
+    if root + 4 > size:
+        raise EdgekitError("%s is truncated (its root table lies beyond the end of the %d-byte "
+                           "file); copy the model again" % (path, size))
+    return path
+
+
+def probe_library(library, what):
+    """None if the shared library loads, else why not (with what to install)."""
+    if not library:
+        return "no %s library is known for this platform; give its path" % what
+    try:
+        ctypes.CDLL(library)
+    except OSError as exc:
+        return "cannot load delegate %s (%s): install %s" % (library, first_line(exc), what)
+    return None
+
+
+def load_delegate(module, library, options, what):
+    # Probe with ctypes first: a failed load_delegate leaves a half-built Delegate whose __del__
+    # prints an "Exception ignored" traceback, which a CLI user must not see.
+    problem = probe_library(library, what)
+    if problem is not None:
+        raise EdgekitError(problem)
+    try:
+        return module.load_delegate(library, dict(options or {}))
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise EdgekitError("cannot load delegate %s (%s): install %s"
+                           % (library, first_line(exc), what))
+
+
+def first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class LiteRTBackend(Backend):
+    """LiteRT's built-in kernels; LiteRT applies XNNPACK by default, ``threads`` sets its pool."""
+
+    key = "litert"
+    summary = "LiteRT on the CPU (XNNPACK)"
+
+    def delegates(self, module, path):
+        """Delegates to hand the interpreter for ``path`` (none: XNNPACK is LiteRT's default)."""
+        return []
+
+    def probe(self):
+        try:
+            interpreter_module()
+        except EdgekitError as exc:
+            return str(exc)
+        return None
+
+    def load(self, path, threads=None):
+        path = check_model_file(path)
+        if threads is not None and int(threads) < 1:
+            raise EdgekitError("--threads must be >= 1 (got %s)" % threads)
+        module = interpreter_module()
+        delegates = self.delegates(module, path)
+        try:
+            interpreter = module.Interpreter(model_path=path,
+                                             experimental_delegates=delegates or None,
+                                             num_threads=int(threads) if threads else None)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise EdgekitError("cannot load %s: %s; the file is corrupt or truncated, or needs "
+                               "ops this interpreter lacks; copy it again or re-run edgekit "
+                               "quantize" % (path, first_line(exc)))
+        return interpreter
+
+
+BACKEND = LiteRTBackend

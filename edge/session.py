@@ -1,0 +1,236 @@
+"""A model session: one model directory loaded once per process, shared by every stream.
+
+Why apart from the streams: a camera daemon with N cameras (or N regions) needs N rings but only
+one copy of the models; on a Coral, several interpreters would compete for one Edge TPU. So the
+session owns what is per model — the backend, the frame and head interpreters, their tensor
+indices resolved by signature name, the requantization from frame output to head input, the task
+decoding — and a stream (:class:`edge.runner.StreamingRunner`) owns only its rings, regions and
+counters. :meth:`ModelSession.shared` hands every caller in a process the same session for the
+same (directory, backend, threads).
+
+Interpreters are not thread-safe and their input/output tensors are single buffers, so every use
+of them goes through :attr:`ModelSession.lock`: a stream holds it while it fills the frame input,
+invokes and copies the output into its ring (one frame of all its regions at a time), and while
+it runs the head. Windows never see another stream's data: the head input is written from the
+stream's own ring under the same lock hold.
+
+Windows are independent, as in the clip model (trained and evaluated per clip, always from a
+zero LSTM state). ``edgekit quantize`` unrolls the LSTM, so its head holds no state between
+``invoke()`` calls; a head converted with the fused UNIDIRECTIONAL_SEQUENCE_LSTM keeps hidden and
+cell state in *variable* tensors, which would leak from one window (and stream) into the next,
+so the head's variables are reset before every window anyway (~1 us; nothing for unrolled heads).
+
+The frame model runs on the session's backend (in the backend's manifest variant: the compiled
+Edge TPU model on a Coral); the head always runs on LiteRT's CPU kernels, because its LSTM and
+attention do not map to accelerators such as the Edge TPU, and it is small.
+"""
+
+import os
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from edge import backends
+from edge.errors import EdgekitError
+from edge.manifest import MANIFEST_NAME, Manifest
+from edge.preprocess import Preprocessor
+from edge.results import WindowResult, decode_task, dequantize_into
+from edge.ringbuffer import FeatureRing, Requantizer
+from edge.tflite_inspect import signature_indices, tensor_specs
+
+_SHARED = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+class ModelSession(object):
+    """Frame + head models of one model directory on one backend.
+
+    ``device``: a ``--device`` string or backend key (``cpu``, ``edgetpu:usb``, ...), or a
+    :class:`~edge.backends.base.Backend` instance; ``delegate``: a delegate library path (see
+    :func:`edge.backends.create`); ``threads``: CPU threads of both interpreters; ``verify``:
+    check the model files against the manifest's sha256 first.
+    """
+
+    def __init__(self, model_dir, device="cpu", threads=None, delegate=None, verify=True):
+        self.model_dir = os.fspath(model_dir)
+        self.manifest = Manifest.load(self.model_dir)
+        self.backend = device if isinstance(device, backends.Backend) else backends.create(
+            device, delegate=delegate)
+        self.threads = threads
+        variant = self.backend.variant
+        if verify:
+            self.manifest.verify(self.model_dir, roles=["frame"], variant=variant)
+            self.manifest.verify(self.model_dir, roles=["head"])
+        self.lock = threading.RLock()
+        frame_file = self.manifest.model_file("frame", variant)
+        head_file = self.manifest.model_file("head")
+        self.frame_interpreter = self.backend.load(
+            os.path.join(self.model_dir, frame_file.file), threads=threads)
+        self.head_interpreter = backends.create("cpu").load(
+            os.path.join(self.model_dir, head_file.file), threads=threads)
+        _check_model(self.frame_interpreter, frame_file)
+        _check_model(self.head_interpreter, head_file)
+
+        frame_sig = signature_indices(self.frame_interpreter)
+        head_sig = signature_indices(self.head_interpreter)
+        self.frame_input = self.frame_interpreter.tensor(_only(
+            frame_sig["inputs"], self.frame_interpreter.get_input_details(), "frame input"))
+        self.frame_output = self.frame_interpreter.tensor(_only(
+            frame_sig["outputs"], self.frame_interpreter.get_output_details(), "frame output"))
+        self.head_input = self.head_interpreter.tensor(_only(
+            head_sig["inputs"], self.head_interpreter.get_input_details(), "head input"))
+        self.frame_in_spec = frame_file.inputs[0]
+        frame_out_spec = frame_file.outputs[0]
+        self.head_in_spec = head_file.inputs[0]
+        self.clip_length = int(self.manifest.clip_length)
+        self.feature_shape = tuple(self.manifest.feature_shape)
+        expected_head = [1, self.clip_length] + list(self.feature_shape)
+        if list(self.head_in_spec.shape) != expected_head or \
+                list(frame_out_spec.shape)[1:] != list(self.feature_shape):
+            raise EdgekitError("manifest does not match model: the head takes %s and the frame "
+                               "model gives %s, but the manifest says T=%d and feature shape %s; "
+                               "re-run edgekit quantize" % (self.head_in_spec.shape,
+                                                            frame_out_spec.shape,
+                                                            self.clip_length,
+                                                            list(self.feature_shape)))
+        self.requantize = Requantizer(frame_out_spec, self.head_in_spec)
+        self.feature_dtype = np.dtype(self.head_in_spec.dtype)
+        self.tasks = self._resolve_tasks(head_file, head_sig)
+        self.last_head_s = 0.0
+
+    @classmethod
+    def shared(cls, model_dir, device="cpu", threads=None, delegate=None, verify=True):
+        """The process's session for (directory, backend, threads), made on first use.
+
+        A rewritten manifest (a new ``edgekit quantize`` into the same directory) gets a new
+        session; a session nobody holds any more is freed with its interpreters.
+        """
+        backend = device if isinstance(device, backends.Backend) else backends.create(
+            device, delegate=delegate)
+        path = os.path.realpath(os.fspath(model_dir))
+        try:
+            stamp = os.stat(os.path.join(path, MANIFEST_NAME))
+            stamp = (stamp.st_mtime_ns, stamp.st_size)
+        except OSError:
+            stamp = None  # the constructor reports the missing manifest
+        key = (path, stamp, backend.identity(), threads)
+        with _SHARED_LOCK:
+            session = _SHARED.get(key)
+            if session is None:
+                session = cls(path, backend, threads=threads, verify=verify)
+                _SHARED[key] = session
+            return session
+
+    def _resolve_tasks(self, head_file, head_sig):
+        """[(TaskSpec, output tensor index, output TensorSpec, width)] in manifest order."""
+        tasks = []
+        for task in self.manifest.tasks:
+            spec = head_file.output(task.output)
+            index = head_sig["outputs"].get(task.output)
+            if index is None:
+                index = _by_name(self.head_interpreter.get_output_details(), task.output)
+            width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
+            if task.kind == "classification" and width != len(task.labels):
+                raise EdgekitError("manifest task %s has %d labels but head output %s has %d "
+                                   "values; re-run edgekit quantize"
+                                   % (task.name, len(task.labels), task.output, width))
+            tasks.append((task, index, spec, width))
+        return tasks
+
+    @property
+    def embedding_task(self):
+        for task, _, _, _ in self.tasks:
+            if task.kind == "embedding":
+                return task.name
+        return None
+
+    def new_ring(self, **gap_options):
+        """An empty feature ring sized and typed for this session's head."""
+        return FeatureRing(self.clip_length, self.feature_shape, self.feature_dtype,
+                           **gap_options)
+
+    def new_preprocessor(self, source_order="BGR", roi=None, resize="fast"):
+        return Preprocessor(self.manifest.input, self.frame_in_spec, source_order, roi,
+                            resize=resize)
+
+    # -- the hot path (callers hold self.lock) ---------------------------------------------------
+
+    def run_head(self, ring):
+        """Head over ``ring``'s window -> {task name: TaskOutput}. Caller holds :attr:`lock`."""
+        view = self.head_input()
+        ring.ordered_into(view[0])
+        del view
+        head = self.head_interpreter
+        t0 = time.perf_counter()
+        head.reset_all_variables()  # fused-LSTM heads: zero their state
+        head.invoke()
+        self.last_head_s = time.perf_counter() - t0
+        tasks = {}
+        for task, index, spec, width in self.tasks:
+            values = np.empty(width, np.float32)  # per window: the caller keeps it
+            dequantize_into(head.get_tensor(index).reshape(-1), spec, values)
+            tasks[task.name] = decode_task(task, values)
+        return tasks
+
+    # -- whole clips (enrollment, scoring) -------------------------------------------------------
+
+    def run_clip(self, frames, source_order="RGB", resize="fast"):
+        """T frames (uint8, whole frame) through frame model + head -> one WindowResult.
+
+        A pure call: its own preprocessor and ring, nothing of any stream touched. Used by
+        ``edgekit enroll``, ``edgekit bench``'s accuracy and report.json's TFLite scores.
+        """
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or len(frames) < self.clip_length:
+            raise EdgekitError("a clip needs %d frames (T, H, W, 3), got shape %s"
+                               % (self.clip_length, frames.shape))
+        pre = self.new_preprocessor(source_order, None, resize)
+        ring = self.new_ring()
+        clip = frames[-self.clip_length:]
+        with self.lock:
+            for i, frame in enumerate(clip):
+                view = self.frame_input()
+                pre(np.ascontiguousarray(frame), view[0])
+                del view
+                self.frame_interpreter.invoke()
+                view = self.frame_output()
+                ring.push(view[0], i, None, self.requantize)
+                del view
+            tasks = self.run_head(ring)
+        return WindowResult(0, None, 0, len(clip) - 1, -1.0, -1.0, tasks)
+
+
+def _check_model(interpreter, expected):
+    """Check the loaded model's inputs/outputs are the ones the manifest's ModelFile names."""
+    inputs, outputs = tensor_specs(interpreter)
+    for kind, got, want in (("inputs", inputs, expected.inputs),
+                            ("outputs", outputs, expected.outputs)):
+        got_key = sorted(_key(s) for s in got)
+        want_key = sorted(_key(s) for s in want)
+        if got_key != want_key:
+            raise EdgekitError("manifest does not match model %s: its %s are %s but "
+                               "manifest.json says %s; re-run edgekit quantize"
+                               % (expected.file, kind, got_key, want_key))
+
+
+def _key(spec):
+    scale = None if spec.scale is None else round(float(spec.scale), 9)
+    return (spec.name, tuple(spec.shape), spec.dtype, scale, spec.zero_point)
+
+
+def _only(named, details, what):
+    if len(named) == 1:
+        return next(iter(named.values()))
+    if len(details) == 1:
+        return details[0]["index"]
+    raise EdgekitError("the %s is ambiguous: the model has %d of them; the frame model must have "
+                       "one input and one output, the head one input" % (what, len(details)))
+
+
+def _by_name(details, name):
+    for detail in details:
+        if detail["name"] == name:
+            return detail["index"]
+    raise EdgekitError("head model has no output %r; re-run edgekit quantize" % name)

@@ -1,0 +1,77 @@
+"""The backend registry: discovery by module, aliases, options, and a missing runtime library
+disabling only its own backend."""
+
+import os
+import textwrap
+
+import pytest
+
+from edge import backends
+from edge.errors import EdgekitError
+from edge.interpreter import make_interpreter
+
+
+def test_every_module_is_a_backend_found_by_name():
+    assert backends.backend_keys() == ["delegate", "edgetpu", "litert", "litert_gpu"]
+    for key in backends.backend_keys():
+        cls = backends.backend_class(key)
+        assert cls.key == key and cls.summary
+    assert backends.backend_class("cpu").key == "litert"
+    assert backends.backend_class("coral").variant == "edgetpu"
+    assert backends.backend_class("gpu").key == "litert_gpu"
+
+
+def test_options_are_checked_by_the_backend():
+    assert backends.create("edgetpu:usb").describe() == "edgetpu device=usb"
+    assert backends.create("coral", device="pci:1").config == {"device": "pci:1"}
+    with pytest.raises(EdgekitError, match="backend litert has no option device; its options: "
+                                           "none"):
+        backends.create("cpu", device="usb")
+    with pytest.raises(EdgekitError, match=r"option device = 'firewire' is not allowed; allowed: "
+                                           r"usb \| pci"):
+        backends.create("edgetpu", device="firewire")
+    with pytest.raises(EdgekitError, match="device litert takes no ':x'"):
+        backends.create("cpu:x")
+    # the older delegate= spelling: a library for cpu selects the delegate backend
+    assert backends.create("cpu", delegate="/opt/libx.so").describe() == \
+        "delegate library=/opt/libx.so"
+    assert backends.create("edgetpu", delegate="/opt/libedgetpu.so.1").library == \
+        "/opt/libedgetpu.so.1"
+
+
+def test_this_machine_runs_litert_and_says_why_not_the_others():
+    rows = {key: reason for key, _, reason in backends.availability()}
+    assert rows["litert"] is None
+    assert "libedgetpu" in rows["edgetpu"] and "cannot load delegate" in rows["edgetpu"]
+    assert "libtensorflowlite_gpu_delegate" in rows["litert_gpu"]
+    assert "needs its library" in rows["delegate"]
+
+
+@pytest.fixture()
+def broken_backend(tmp_path, monkeypatch):
+    """A backend module whose runtime library is not installed, on the package's search path."""
+    (tmp_path / "npu_vendor.py").write_text(textwrap.dedent("""
+        import vendor_npu_runtime_that_is_not_installed  # noqa: F401
+    """))
+    monkeypatch.setattr(backends, "__path__", list(backends.__path__) + [str(tmp_path)])
+    return "npu_vendor"
+
+
+def test_a_backend_whose_library_is_missing_disables_only_itself(broken_backend, edge_model_dir):
+    assert broken_backend in backends.backend_keys()
+    rows = {key: reason for key, _, reason in backends.availability()}
+    assert "No module named 'vendor_npu_runtime_that_is_not_installed'" in rows[broken_backend]
+    assert rows["litert"] is None
+    with pytest.raises(EdgekitError, match="backend npu_vendor is unavailable here: No module "
+                                           "named"):
+        backends.create(broken_backend)
+    interpreter = make_interpreter(os.path.join(edge_model_dir, "frame.tflite"), device="cpu")
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [1, 32, 32, 3]
+
+
+def test_placement_is_reported_by_the_backend(edge_model_dir):
+    backend = backends.create("cpu")
+    interpreter = backend.load(os.path.join(edge_model_dir, "frame.tflite"), threads=1)
+    where = backend.placement(interpreter)
+    assert where["available"] and where["delegate"] == "XNNPACK"
+    assert where["nodes"] == where["delegated"] + where["cpu"] and where["partitions"] >= 1
