@@ -130,7 +130,7 @@ _devices_option = click.option("--devices", "devices_file", type=click.Path(),
 @devices_group.command("list")
 @_devices_option
 def devices_list(devices_file):
-    """Every target with how it is reached, threads, delegate, variant and power sampler."""
+    """Every target with how it is reached, threads, backend and power sampler."""
     from edge.bench.harness import load_targets
     from edge.devices import default_devices_path
 
@@ -145,7 +145,7 @@ def devices_list(devices_file):
 @click.argument("name", required=False)
 @_devices_option
 def devices_check(name, devices_file):
-    """Reachability, Python, numpy/OpenCV, TFLite runtime and delegate on a target (or all)."""
+    """Reachability, Python, numpy/OpenCV, TFLite runtime and backends on a target (or all)."""
     from edge.bench.harness import load_targets
     from edge.bench.remote import check_device
     from edge.devices import get_device
@@ -157,12 +157,12 @@ def devices_check(name, devices_file):
         ok, report = check_device(device)
         if ok:
             runtime = report.get("runtime") or {}
-            delegate = report.get("delegate") or {}
-            click.echo("%s: ok: python %s (%s), numpy %s, opencv %s, %s %s, delegate %s%s" % (
+            backend = report.get("backend") or {}
+            click.echo("%s: ok: python %s (%s), numpy %s, opencv %s, %s %s, backend %s%s" % (
                 device.name, report.get("python"), report.get("machine"), report.get("numpy"),
                 report.get("opencv"), runtime.get("package"), runtime.get("version"),
-                delegate.get("name"), " (%s loaded)" % delegate["library"]
-                if delegate.get("library") else " (built in)"))
+                backend.get("describe"), "; available backends: %s" % ", ".join(
+                    b["key"] for b in report.get("backends", []) if b.get("available"))))
         else:
             failed.append(device.name)
             click.echo("%s: FAILED: %s" % (device.name, "; ".join(report.get("problems", []))))

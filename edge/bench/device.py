@@ -6,10 +6,10 @@ Progress goes to stderr, one line per stage. A user-level failure (a delegate th
 a model this runtime cannot run) is written to OUT as ``{"error": "..."}`` and exits 2; the host
 turns it into one line with the device's name.
 
-JOB keys: ``artifact`` (name), ``model_dir``, ``device`` (make_interpreter device string of the
-frame model), ``delegate`` (library path or null), ``delegate_name``, ``frame_role`` (frame |
-frame_edgetpu), ``threads``, ``roles`` (models to time: frame role, head, clip), ``runs``,
-``min_seconds``, ``max_seconds``, ``warmup_runs``, ``warmup_seconds``, ``stride``, ``fps``,
+JOB keys: ``artifact`` (name), ``model_dir``, ``backend`` (an edge.backends key) and
+``backend_options`` (the target's; its variant picks the frame model; older jobs' ``device`` and
+``delegate`` strings are still read), ``threads``, ``roles`` (models to time: frame, head, clip),
+``runs``, ``min_seconds``, ``max_seconds``, ``warmup_runs``, ``warmup_seconds``, ``stride``, ``fps``,
 ``pace_seconds``, ``camera`` ([height, width]), ``eval`` (npz with ``x`` uint8 (N, T, H, W, 3) RGB,
 or null), ``power`` (none | tegrastats), ``power_interval_ms``, ``seed``. A job with
 ``model_file`` (a plain .tflite, no manifest) instead of ``model_dir`` is timed alone
@@ -30,7 +30,6 @@ import traceback
 import numpy as np
 
 from edge.bench.evalset import clip_outputs
-from edge.bench.placement import op_details, placement
 from edge.bench.power import make_sampler, power_figures
 from edge.bench.stats import enough, summarize
 from edge.bench.sysinfo import machine_info, peak_rss_mb
@@ -68,17 +67,21 @@ def _invoke(interpreter, path):
 
 def time_model(path, role, device="cpu", delegate=None, threads=None, runs=50, min_seconds=1.0,
                max_seconds=150.0, warmup_runs=1, warmup_seconds=0.5, seed=0, sampler=None,
-               delegate_name="XNNPACK"):
+               backend=None):
     """benchmark_model's procedure for one .tflite: init, first inference, warm-up, timed runs.
 
+    ``backend`` (an :class:`edge.backends.Backend`) loads the model and reports its placement;
+    without one, ``device``/``delegate`` name it as for ``make_interpreter``.
     Returns (latency dict, placement dict, power samples in mW or None).
     """
-    from edge.interpreter import make_interpreter
+    from edge import backends
 
+    if backend is None:
+        backend = backends.create(device, delegate=delegate)
     t0 = time.perf_counter()
-    interpreter = make_interpreter(path, device=device, delegate=delegate, threads=threads)
+    interpreter = backend.load(path, threads=threads)
     init_ms = (time.perf_counter() - t0) * 1e3
-    where = placement(op_details(interpreter), delegate_name)
+    where = backend.placement(interpreter)
     _fill_inputs(interpreter, role, np.random.default_rng(seed))
     t0 = time.perf_counter()
     _invoke(interpreter, path)
@@ -106,7 +109,7 @@ def time_model(path, role, device="cpu", delegate=None, threads=None, runs=50, m
     wall = clock() - start
     if sampler is not None:
         samples = sampler.stop()
-    latency = {"model": os.path.basename(path), "device": device,
+    latency = {"model": os.path.basename(path), "device": backend.describe(),
                "threads": threads, "init_ms": init_ms, "first_inference_ms": first_ms,
                "warmup": dict(summarize(warm), seconds=sum(warm) / 1e3),
                "seconds": wall}
@@ -215,7 +218,18 @@ def paced_run(runner, frames, fps, seconds):
             "stride": runner.stride}
 
 
+def job_backend(job):
+    """The job's backend: ``backend`` + ``backend_options`` (the earlier job format's
+    ``device``/``delegate`` strings are still read)."""
+    from edge import backends
+
+    if job.get("backend"):
+        return backends.create(job["backend"], **(job.get("backend_options") or {}))
+    return backends.create(job.get("device") or "cpu", delegate=job.get("delegate"))
+
+
 def run_job(job):
+    from edge import backends
     from edge.manifest import Manifest
     from edge.runner import StreamingRunner
 
@@ -223,27 +237,28 @@ def run_job(job):
     name = job["artifact"]
     model_dir = job["model_dir"]
     manifest = Manifest.load(model_dir)
-    frame_role = job.get("frame_role", "frame")
-    manifest.verify(model_dir, roles=[r for r in job["roles"]])
-    device, delegate, threads = job.get("device", "cpu"), job.get("delegate"), job.get("threads")
-    delegate_name = job.get("delegate_name", "XNNPACK")
+    backend, threads = job_backend(job), job.get("threads")
+    variant = backend.variant
+    manifest.verify(model_dir, roles=["frame"], variant=variant)
+    manifest.verify(model_dir, roles=[r for r in job["roles"] if r != "frame"])
     result = {"artifact": name, "machine": machine_info(), "latency": {}, "placement": {},
               "power": None}
 
     for role in job["roles"]:
-        path = manifest.model_path(model_dir, role)
-        on_frame_target = role == frame_role or (role == "clip" and frame_role == "frame")
+        path = manifest.model_path(model_dir, role, variant if role == "frame" else "tflite")
+        # the frame model (and the whole clip model, on the plain variant) on the target's
+        # backend; the head always on the CPU, as the runner runs it
+        on_frame_target = role == "frame" or (role == "clip" and variant == "tflite")
         sampler = make_sampler(job.get("power"), job.get("power_interval_ms", 100)) \
-            if role == frame_role else None
+            if role == "frame" else None
         progress("%s: latency %s (>= %d runs and >= %.1f s)" % (
             name, os.path.basename(path), job["runs"], job["min_seconds"]))
         latency, where, samples = time_model(
-            path, role, device=device if on_frame_target else "cpu",
-            delegate=delegate if on_frame_target else None, threads=threads, runs=job["runs"],
+            path, role, threads=threads, runs=job["runs"],
             min_seconds=job["min_seconds"], max_seconds=job.get("max_seconds", 150.0),
             warmup_runs=job.get("warmup_runs", 1), warmup_seconds=job.get("warmup_seconds", 0.5),
             seed=job.get("seed", 0), sampler=sampler,
-            delegate_name=delegate_name if on_frame_target else "XNNPACK")
+            backend=backend if on_frame_target else backends.create("cpu"))
         result["latency"][role] = latency
         result["placement"][role] = where
         if samples is not None:
@@ -251,8 +266,8 @@ def run_job(job):
             if result["power"] is None:
                 progress("%s: the power sampler gave no samples; no power figures" % name)
 
-    runner = StreamingRunner(model_dir, device=device, threads=threads, stride=job.get("stride"),
-                             delegate=delegate, source_order="BGR")
+    runner = StreamingRunner(model_dir, device=backend, threads=threads,
+                             stride=job.get("stride"), source_order="BGR")
     height, width = job.get("camera", [480, 640])
     frames = camera_frames(int(height), int(width), seed=job.get("seed", 0))
     progress("%s: streaming at stride %d (%dx%d camera frames)" % (name, runner.stride, width,
@@ -294,11 +309,10 @@ def run_file_job(job):
     progress("%s: latency (>= %d runs and >= %.1f s)" % (job["artifact"], job["runs"],
                                                           job["min_seconds"]))
     latency, where, samples = time_model(
-        path, "model", device=job.get("device", "cpu"), delegate=job.get("delegate"),
-        threads=job.get("threads"), runs=job["runs"], min_seconds=job["min_seconds"],
+        path, "model", backend=job_backend(job), threads=job.get("threads"), runs=job["runs"], min_seconds=job["min_seconds"],
         max_seconds=job.get("max_seconds", 150.0), warmup_runs=job.get("warmup_runs", 1),
         warmup_seconds=job.get("warmup_seconds", 0.5), seed=job.get("seed", 0),
-        sampler=sampler, delegate_name=job.get("delegate_name", "XNNPACK"))
+        sampler=sampler)
     result = {"artifact": job["artifact"], "machine": machine_info(),
               "latency": {"model": latency}, "placement": {"model": where}, "power": None,
               "rss_before_load_mb": before, "peak_rss_mb": peak_rss_mb()}
@@ -315,9 +329,9 @@ def _tensorflow_modules():
 
 
 def write_json_atomic(path, data):
-    from edge.manifest import atomic_write_text
+    from edge.atomic import write_text
 
-    atomic_write_text(path, json.dumps(data))
+    write_text(path, json.dumps(data))
 
 
 def main(argv=None):

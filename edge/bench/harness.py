@@ -27,7 +27,8 @@ from edge.bench.remote import Session
 from edge.bench.report import SCHEMA, host_info, now
 from edge.devices import Device, default_devices_path, get_device, load_devices
 from edge.errors import EdgekitError
-from edge.manifest import MANIFEST_NAME, Manifest, atomic_write_text
+from edge.atomic import write_text
+from edge.manifest import MANIFEST_NAME, Manifest
 from edge.tflite_inspect import sizes
 
 DEFAULTS = dict(runs=50, min_seconds=1.0, max_seconds=150.0, warmup_runs=1, warmup_seconds=0.5,
@@ -129,32 +130,29 @@ def discover(paths):
 
 
 def roles_for(artifact, device):
-    """The models timed on ``device``: its frame model, the head, and the clip model on CPU/GPU
-    (a plain .tflite file: the one model, role ``model``)."""
+    """The models timed on ``device``: the frame model of its backend's variant, the head, and
+    the clip model where the variant is the plain one (a .tflite file: role ``model``)."""
     if artifact.is_file:
         return ["model"]
     manifest = artifact.manifest
-    role = device.frame_role
-    if role not in manifest.models:
+    variant = device.variant
+    if variant != "tflite" and variant not in manifest.variants:
         raise EdgekitError(
-            "device %s runs Edge TPU models (variant = \"edgetpu\") but artifact %s (%s) has no "
-            "frame_edgetpu model; quantize it with --target coral (needs edgetpu_compiler) or "
-            "bench it on a CPU target" % (device.name, artifact.name, artifact.path))
-    roles = [role, "head"]
-    if device.variant == "tflite" and "clip" in manifest.models:
+            "device %s runs %s models (backend %s) but artifact %s (%s) has no %s variant; "
+            "quantize it with --target coral (needs edgetpu_compiler) or bench it on a CPU "
+            "target" % (device.name, variant, device.backend, artifact.name, artifact.path,
+                        variant))
+    manifest.verify(artifact.path, roles=["frame"], variant=variant)
+    roles = ["frame", "head"]
+    if variant == "tflite" and "clip" in manifest.models:
         roles.append("clip")
-    manifest.verify(artifact.path, roles=roles)
+    manifest.verify(artifact.path, roles=roles[1:])
     return roles
-
-
-def delegate_name(device):
-    return {"xnnpack": "XNNPACK", "edgetpu": "EdgeTPU", "gpu": "GPU"}.get(
-        device.delegate, os.path.basename(device.delegate))
 
 
 def device_config(device):
     keys = ("name", "description", "transport", "host", "user", "port", "python", "threads",
-            "delegate", "delegate_path", "edgetpu_device", "variant", "power", "source")
+            "backend", "backend_options", "variant", "power", "source")
     return {k: getattr(device, k) for k in keys}
 
 
@@ -233,9 +231,8 @@ def _job(device, options, eval_path):
     keys = ("runs", "min_seconds", "max_seconds", "warmup_runs", "warmup_seconds", "stride",
             "fps", "pace_seconds")
     job = {k: options[k] for k in keys}
-    job.update({"device": device.runtime_device, "delegate": device.runtime_delegate,
-                "delegate_name": delegate_name(device), "frame_role": device.frame_role,
-                "threads": device.threads, "camera": list(options["camera"]),
+    job.update({"backend": device.backend, "backend_options": dict(device.backend_options),
+                "variant": device.variant, "threads": device.threads, "camera": list(options["camera"]),
                 "eval": eval_path, "power": device.power,
                 "power_interval_ms": device.power_interval_ms, "seed": 0})
     return job
@@ -259,9 +256,9 @@ def _stage_jobs(session, device, mine, evals, options):
             job["model_file"] = session.stage_file(_safe(artifact.name), artifact.path)
         else:
             job["model_dir"] = session.stage_model_dir(_safe(artifact.name), artifact.path,
-                                                       roles)
+                                                       roles, device.variant)
         job_local = session.staged("jobs", _safe(artifact.name) + ".json")
-        atomic_write_text(job_local, json.dumps(job, indent=1))
+        write_text(job_local, json.dumps(job, indent=1))
         out_local = os.path.join(session.stage, "results", _safe(artifact.name) + ".json")
         jobs.append((artifact, roles, session.target_path(job_local),
                      session.target_path(out_local)))
@@ -331,8 +328,8 @@ def assemble(device, artifact, roles, result, evaluation):
     manifest = artifact.manifest
     size = {role: sizes(manifest.model_path(artifact.path, role))
             for role in manifest.models}
-    deployed = {k: size[device.frame_role][k] + size["head"][k]
-                for k in ("raw_bytes", "gzip_bytes")}
+    frame_size = sizes(manifest.model_path(artifact.path, "frame", device.variant))
+    deployed = {k: frame_size[k] + size["head"][k] for k in ("raw_bytes", "gzip_bytes")}
     params = None
     report = artifact.report or {}
     if report.get("artifacts") or report.get("parameters"):
@@ -349,7 +346,8 @@ def assemble(device, artifact, roles, result, evaluation):
         "name": manifest.name, "backbone": manifest.backbone, "method": manifest.method,
         "sparsity": manifest.sparsity, "clip_length": manifest.clip_length,
         "input": [manifest.input.height, manifest.input.width],
-        "frame_role": device.frame_role, "params": params, "size": size, "deployed": deployed,
+        "frame_role": "frame", "variant": device.variant, "params": params, "size": size,
+        "deployed": deployed,
         "latency": result["latency"], "placement": result["placement"],
         "streaming": result["streaming"], "paced": result["paced"], "accuracy": accuracy,
         "eval": eval_info, "power": result.get("power"), "peak_rss_mb": result["peak_rss_mb"],

@@ -61,7 +61,7 @@ def pareto_plot(data, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edge.manifest import atomic_write_bytes
+    from edge.atomic import write_bytes
 
     records = plottable(data)
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
@@ -100,5 +100,5 @@ def pareto_plot(data, path):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
     return True

@@ -117,13 +117,15 @@ class Session(object):
             raise EdgekitError("internal: %s is not staged" % local_path)  # pragma: no cover
         return rel
 
-    def stage_model_dir(self, name, model_dir, roles):
-        """Path the target uses for ``model_dir`` (over ssh: manifest + the ``roles``' files)."""
+    def stage_model_dir(self, name, model_dir, roles, variant="tflite"):
+        """Path the target uses for ``model_dir`` (over ssh: manifest + the ``roles``' files,
+        the frame model in ``variant``)."""
         if not self.device.is_remote:
             return os.path.abspath(model_dir)
         from edge.manifest import MANIFEST_NAME, Manifest
         manifest = Manifest.load(model_dir)
-        files = [MANIFEST_NAME] + [manifest.models[r].file for r in roles]
+        files = [MANIFEST_NAME] + [manifest.model_file(r, variant if r == "frame" else "tflite")
+                                   .file for r in roles]
         for file_name in files:
             shutil.copy2(os.path.join(model_dir, file_name), self.staged("models", name,
                                                                          file_name))
@@ -274,8 +276,8 @@ def _no_caches(info):
 
 def check_device(device, progress=None):
     """(ok, report dict) for ``edgekit devices check``: reachable, runtime and delegate present."""
-    config = {"delegate": device.delegate, "delegate_path": device.delegate_path,
-              "edgetpu_device": device.edgetpu_device, "power": device.power}
+    config = {"backend": device.backend, "backend_options": dict(device.backend_options),
+              "power": device.power}
     try:
         with Session(device, progress) as session:
             session.upload()

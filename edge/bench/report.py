@@ -9,13 +9,13 @@ results.json (``schema`` = "edgekit-bench/1")::
     settings: {runs, min_seconds, max_seconds, warmup_runs, warmup_seconds, fps, pace_seconds,
                stride (null: each manifest's default), camera: [h, w], max_clips}
     targets: {NAME: {config: the devices.toml entry (name, transport, host, user, port, python,
-                                threads, delegate, variant, power, ...),
+                                threads, backend, backend_options, variant, power, ...),
                      machine: {hostname, machine, system, platform, cpu, cpu_count, memory_mb,
                                python, numpy, opencv, edgekit, runtime: {module, package,
                                version}, l4t?, board?}}}
     records: [one per target x artifact. A model directory (kind "model_dir"):
       target, artifact, kind, model_dir, name, backbone, method, sparsity, clip_length,
-      input: [h, w], frame_role ("frame" | "frame_edgetpu"),
+      input: [h, w], frame_role ("frame"), variant (the backend's: "tflite" | "edgetpu"),
       params: {frame, head, clip, blocks: {backbone, spatial, temporal, ..., total}} | null
               (from the artifact's report.json; null when absent),
       size: {ROLE: {raw_bytes, gzip_bytes}}, deployed: {raw_bytes, gzip_bytes} (frame role +
@@ -163,13 +163,13 @@ def csv_rows(data):
 
 
 def write_csv(path, data):
-    from edge.manifest import atomic_write_text
+    from edge.atomic import write_text
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in csv_rows(data):
         writer.writerow(["" if v is None else (round(v, 6) if isinstance(v, float) else v)
                          for v in row])
-    atomic_write_text(path, buffer.getvalue())
+    write_text(path, buffer.getvalue())
 
 
 def _fmt(value, spec="%.2f"):
@@ -269,11 +269,11 @@ def _target_notes(data):
     for name, target in sorted(data.get("targets", {}).items()):
         machine = target.get("machine") or {}
         runtime = machine.get("runtime") or {}
-        notes.append("Target %s: %s, %s, %s CPUs, Python %s, %s %s, threads %s, delegate %s." % (
+        notes.append("Target %s: %s, %s, %s CPUs, Python %s, %s %s, threads %s, backend %s." % (
             name, machine.get("cpu", "?"), machine.get("machine", "?"),
             machine.get("cpu_count", "?"), machine.get("python", "?"),
             runtime.get("package", "?"), runtime.get("version", "?"),
-            target["config"].get("threads") or "auto", target["config"].get("delegate")))
+            target["config"].get("threads") or "auto", target["config"].get("backend")))
     return "\n".join(notes)
 
 
@@ -284,14 +284,14 @@ def write_all(out, data, progress=None):
     record has both accuracy and latency per decision.
     """
     from edge.bench.plot import pareto_plot, why_no_plot
-    from edge.manifest import atomic_write_text
+    from edge.atomic import write_json, write_text
 
     os.makedirs(out, exist_ok=True)
     paths = {"json": os.path.join(out, "results.json"), "csv": os.path.join(out, "results.csv"),
              "md": os.path.join(out, "results.md"), "png": os.path.join(out, "pareto.png")}
-    atomic_write_text(paths["json"], json.dumps(data, indent=2) + "\n")
+    write_json(paths["json"], data)
     write_csv(paths["csv"], data)
-    atomic_write_text(paths["md"], markdown_table(data))
+    write_text(paths["md"], markdown_table(data))
     reason = why_no_plot(data)
     if reason is None and pareto_plot(data, paths["png"]):
         return paths
