@@ -62,6 +62,7 @@ KEYS = {
     "power": ("str", "none | tegrastats"),
     "power_interval_ms": ("int", "sampling interval of the power sampler, 10..10000"),
     "env": ("table", "a table of environment variables (strings) for the target's Python"),
+    "emulated": ("bool", "true | false: an emulated CPU (qemu); outputs label its latency"),
 }
 SSH_ONLY = ("host", "user", "port", "identity_file", "ssh_options")
 
@@ -91,6 +92,7 @@ class Device:
     power: str = "none"
     power_interval_ms: int = 100
     env: Dict[str, str] = field(default_factory=dict)
+    emulated: bool = False              # latency under emulation means nothing: say so
 
     @property
     def is_remote(self):
