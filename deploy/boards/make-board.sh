@@ -12,7 +12,9 @@
 # Latency under emulation means nothing; correctness, installability and the remote flow do.
 #
 # Cache: $EDGEKIT_BOARDS (default /var/cache/edgekit-boards)/NAME holds root/ (the rootfs),
-# client_key (the ssh identity), known_hosts, cpuinfo and stamps. `build` redoes a stage only
+# client_key (the ssh identity), known_hosts, cpuinfo, stamps, and x86-VENV: an x86 "twin" venv
+# (this machine's python3) with the same interpreter pins, the parity tests' reference (an ARM
+# vs x86 difference must not be confused with a difference between interpreter versions). `build` redoes a stage only
 # when its stamp is missing or the recipe of that stage changed. Needs root, debootstrap,
 # qemu-user-static, binfmt-support (apt-get install debootstrap qemu-user-static binfmt-support).
 # Every step runs under `timeout`; a failing step prints its own output and the script exits 1.
@@ -29,12 +31,15 @@ case "$NAME" in
   bookworm-arm64)
     SUITE=bookworm; PORT=22012
     # venv name | pip requirements (pinned: these are the versions the README's table reports)
+    # x86 twins: the venvs whose pins also exist as cp3X x86_64 wheels for this machine's python3
+    TWINS=(litert)
     VENVS=("litert|ai-edge-litert==2.3.0 numpy==2.2.6 opencv-python-headless==4.12.0.88 click==8.1.8")
     ;;
   bullseye-arm64)
     SUITE=bullseye; PORT=22011
     # ai-edge-litert 2.1.0 is the last cp39 aarch64 wheel; tflite-runtime 2.14 needs glibc 2.34
     # (Debian 11 has 2.31), so 2.13, which needs numpy < 2 (and an OpenCV built against it).
+    TWINS=(litert)  # tflite-runtime 2.13 has no wheel for this machine's Python 3.11
     VENVS=("litert|ai-edge-litert==2.1.0 numpy==2.0.2 opencv-python-headless==4.12.0.88 click==8.1.8 tomli==2.2.1"
            "tflite|tflite-runtime==2.13.0 numpy==1.26.4 opencv-python-headless==4.11.0.86 click==8.1.8 tomli==2.2.1")
     ;;
@@ -126,6 +131,23 @@ build_venvs() {
   done
 }
 
+build_twins() {
+  local spec name reqs twin
+  for spec in "${VENVS[@]}"; do
+    name="${spec%%|*}"; reqs="${spec#*|}"
+    for twin in "${TWINS[@]}"; do
+      [ "$twin" = "$name" ] || continue
+      stamp_ok "x86-$name" "$(python3 -V) $reqs" && continue
+      rm -rf "$DIR/x86-$name"
+      step 300 "x86 twin venv x86-$name" python3 -m venv "$DIR/x86-$name"
+      # shellcheck disable=SC2086
+      step 1200 "x86 twin pip install $reqs" "$DIR/x86-$name/bin/python" -m pip install -q \
+        --only-binary=:all: $reqs
+      echo "$(python3 -V) $reqs" >"$DIR/x86-$name.stamp"
+    done
+  done
+}
+
 build_ssh() {
   local recipe="ed25519 port=$PORT"
   stamp_ok ssh "$recipe" && [ -f "$DIR/client_key" ] && return 0
@@ -207,7 +229,7 @@ stop_board() {
 
 case "$ACTION" in
   build) need_binfmt; mkdir -p "$DIR"; build_rootfs; write_cpuinfo; mount_board
-         build_venvs; build_ssh; umount_board; echo "make-board $NAME: built in $ROOT" >&2 ;;
+         build_venvs; build_ssh; umount_board; build_twins; echo "make-board $NAME: built in $ROOT" >&2 ;;
   start) need_binfmt; start_board
          echo "ssh -i $DIR/client_key -o UserKnownHostsFile=$DIR/known_hosts -p $PORT root@127.0.0.1" ;;
   stop) stop_board ;;
