@@ -228,8 +228,10 @@ stop_board() {
 }
 
 case "$ACTION" in
-  build) need_binfmt; mkdir -p "$DIR"; build_rootfs; write_cpuinfo; mount_board
-         build_venvs; build_ssh; umount_board; build_twins; echo "make-board $NAME: built in $ROOT" >&2 ;;
+  build) need_binfmt; mkdir -p "$DIR"; running=no; port_open && running=yes
+         build_rootfs; write_cpuinfo; mount_board; build_venvs; build_ssh
+         [ "$running" = yes ] || umount_board  # a running board keeps its mounts
+         build_twins echo "make-board $NAME: built in $ROOT" >&2 ;;
   start) need_binfmt; start_board
          echo "ssh -i $DIR/client_key -o UserKnownHostsFile=$DIR/known_hosts -p $PORT root@127.0.0.1" ;;
   stop) stop_board ;;
