@@ -2,10 +2,11 @@
 
 ``python board_probe.py JOB.json`` with ``PYTHONPATH`` holding a copy of ``edge/``. JOB is
 ``{"model_dir", "inputs" (npz: frames uint8 N x H x W x 3 RGB, head int8 W x T x h x w x c),
-"video", "out" (npz written), "parts" (optional: frame, head, stream)}``. Writes, per kernel path (``xnnpack``: LiteRT's default
-delegate; ``builtin``: ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), the raw frame outputs and head
-outputs, the video as OpenCV decodes it here, and the runner's per-window task values over that
-decoded video and over the x86-decoded frames (which separates decoder from kernel differences).
+"video", "out" (npz written), "parts" (optional: frame, head, stream)}``. Writes, per kernel path
+(``xnnpack``: LiteRT's default delegate; ``builtin``: ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), the
+raw frame outputs and head outputs, the video as OpenCV decodes it here, and the runner's
+per-window task values over that decoded video and over the x86-decoded frames (which separates
+decoder from kernel differences).
 
 Why a test helper and not a product module: it compares kernels on fixed inputs, which no user
 of the device runtime needs; the product path it checks (edge.runner) is imported unchanged.

@@ -80,7 +80,8 @@ def test_bench_end_to_end_with_accuracy_on_the_target(arm_target, edge_model_dir
     data = json.loads((out / "results.json").read_text())
     record, target = data["records"][0], data["targets"][name]
     assert record["emulated"] is True and target["config"]["emulated"] is True
-    assert target["machine"]["machine"] == "aarch64" and target["machine"]["tensorflow_modules"] == []
+    machine = target["machine"]
+    assert machine["machine"] == "aarch64" and machine["tensorflow_modules"] == []
     found, _ = evalsets.resolve(Manifest.load(edge_model_dir), edge_model_dir)
     expected = evalsets.score_outputs(found, _expected_outputs(edge_model_dir, found.x))
     from ai_edge_litert import __version__ as here
