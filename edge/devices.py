@@ -96,6 +96,7 @@ KEYS = {
     "env": Key("any", OMIT, check=_table_of("a table of strings: environment variables for the "
                                             "target's Python", str),
                help="a table of environment variables (strings) for the target's Python"),
+    "emulated": Key("bool", OMIT, help="an emulated CPU (qemu): every output labels its latency"),
 }
 
 
@@ -132,6 +133,7 @@ class Device:
     python: str = ""
     workdir: str = "/tmp"
     keep_workdir: bool = False
+    emulated: bool = False
     threads: Optional[int] = None
     backend: str = backends.DEFAULT
     backend_options: Dict[str, object] = field(default_factory=dict)

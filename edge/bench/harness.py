@@ -152,7 +152,7 @@ def roles_for(artifact, device):
 
 def device_config(device):
     keys = ("name", "description", "transport", "host", "user", "port", "python", "threads",
-            "backend", "backend_options", "variant", "power", "source")
+            "backend", "backend_options", "variant", "power", "source", "emulated")
     return {k: getattr(device, k) for k in keys}
 
 
@@ -311,7 +311,8 @@ def _safe(name):
 def _assemble_file(device, artifact, result, reason):
     size = sizes(artifact.path)
     return {
-        "target": device.name, "artifact": artifact.name, "kind": "tflite",
+        "target": device.name, "emulated": device.emulated, "artifact": artifact.name,
+        "kind": "tflite",
         "model_path": artifact.path, "frame_role": "model", "method": None, "params": None,
         "size": {"model": size}, "deployed": dict(size), "latency": result["latency"],
         "placement": result["placement"], "streaming": None, "paced": None, "accuracy": None,
@@ -341,7 +342,8 @@ def assemble(device, artifact, roles, result, evaluation):
         accuracy = evalsets.score_outputs(found, result["eval_outputs"])
         eval_info = {"source": found.source, "clips": len(found.names)}
     return {
-        "target": device.name, "artifact": artifact.name, "kind": "model_dir",
+        "target": device.name, "emulated": device.emulated, "artifact": artifact.name,
+        "kind": "model_dir",
         "model_dir": artifact.path,
         "name": manifest.name, "backbone": manifest.backbone, "method": manifest.method,
         "sparsity": manifest.sparsity, "clip_length": manifest.clip_length,
