@@ -23,6 +23,7 @@ COMMANDS = {
     "summary": "quantize.summary:summary_command",
     "quickstart": "quantize.quickstart:quickstart_command",
     "quantize": "quantize.quantization.cli:quantize_command",
+    "export": "quantize.onnx_export:export_command",
     "run": "edge.run_cli:run_command",
     "enroll": "edge.run_cli:enroll_command",
     "bench": "quantize.benchmark.cli:bench_command",
