@@ -3,9 +3,10 @@ through ONNX Runtime's execution providers where the installed build has them.
 
 Why a second runtime for the same model: ONNX Runtime is what runs on targets where LiteRT's
 accelerators do not (a Jetson's or a PC's NVIDIA GPU through its CUDA/TensorRT providers), and its
-CPU provider is a second, independent int8 implementation to check frame.tflite against. The
-module imports ``onnxruntime`` at the top on purpose: where it is not installed, the registry
-reports this backend unavailable with that ImportError and every other backend keeps working.
+CPU provider is a second, independent int8 implementation to check frame.tflite against.
+``onnxruntime`` is imported when the backend is probed or loads, not with the module: where it is
+not installed, ``edgekit devices check`` still lists the backend, unavailable, with what to
+install, and every other backend keeps working.
 
 Variants: ``precision = "int8"`` (default) runs the manifest's ``onnx`` variant, the QDQ graph
 tf2onnx made from frame.tflite (same uint8 pixels in, same int8 features out, same scales);
@@ -23,7 +24,6 @@ pool is 1 (a frame model is one chain of ops).
 import os
 
 import numpy as np
-import onnxruntime
 
 from edge.backends.base import Backend, Option
 from edge.errors import EdgekitError
@@ -32,9 +32,20 @@ from edge.onnx_model import EXPORT_HINT, metadata_quantization
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider"}
 VARIANTS = {"int8": "onnx", "fp32": "onnx_fp32"}
+INSTALL = "pip install 'edgekit[onnx]' (or pip install onnxruntime; onnxruntime-gpu for CUDA)"
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int16)": np.int16,
              "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
+
+
+def runtime():
+    """The ``onnxruntime`` module, or an EdgekitError saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise EdgekitError("onnxruntime is not installed here (%s); install it with: %s"
+                           % (exc, INSTALL))
+    return onnxruntime
 
 
 class _SignatureRunner(object):
@@ -161,6 +172,10 @@ class OnnxRuntimeBackend(Backend):
         return PROVIDERS[self.config.get("provider", "cpu")]
 
     def probe(self):
+        try:
+            onnxruntime = runtime()
+        except EdgekitError as exc:
+            return str(exc)
         available = onnxruntime.get_available_providers()
         if self.provider not in available:
             return ("onnxruntime %s has no %s here (it has: %s); install onnxruntime-gpu (CUDA) "
@@ -169,6 +184,7 @@ class OnnxRuntimeBackend(Backend):
         return None
 
     def session_options(self, threads):
+        onnxruntime = runtime()
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -194,13 +210,13 @@ class OnnxRuntimeBackend(Backend):
         path = os.fspath(path)
         if threads is not None and int(threads) < 1:
             raise EdgekitError("--threads must be >= 1 (got %s)" % threads)
-        if not os.path.isfile(path):
-            raise EdgekitError("ONNX model %s does not exist; %s" % (path, EXPORT_HINT))
         problem = self.probe()
         if problem:
             raise EdgekitError(problem)
+        if not os.path.isfile(path):
+            raise EdgekitError("ONNX model %s does not exist; %s" % (path, EXPORT_HINT))
         try:
-            session = onnxruntime.InferenceSession(path, self.session_options(threads),
+            session = runtime().InferenceSession(path, self.session_options(threads),
                                                    providers=self.providers(path))
         except Exception as exc:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no base
             raise EdgekitError("cannot load %s with onnxruntime: %s; the file is corrupt or "
