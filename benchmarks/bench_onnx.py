@@ -7,6 +7,8 @@ process and with the same thread count,
 - ``litert``: frame.tflite on LiteRT with XNNPACK (what ``edgekit run`` uses by default),
 - ``onnxruntime``: frame.onnx (the QDQ int8 export) on ONNX Runtime's CPU provider,
 - ``onnxruntime:fp32``: frame_fp32.onnx (the same weights at float activations),
+- ``onnxruntime:trt_int8``: frame_trt_int8.onnx (the symmetric QDQ graph TensorRT's int8 engine
+  is built from, here on ONNX Runtime's CPU provider),
 
 through edgekit's own backends (:func:`edge.interpreter.make_interpreter`), feeds each the same
 preprocessed frames, and times ``invoke()`` in blocks of ``--runs`` calls, the backends taking
@@ -31,7 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 BACKENDS = (("litert", "cpu", "tflite"), ("onnxruntime", "onnxruntime", "onnx"),
-            ("onnxruntime:fp32", "onnxruntime:fp32", "onnx_fp32"))
+            ("onnxruntime:fp32", "onnxruntime:fp32", "onnx_fp32"),
+            ("onnxruntime:trt_int8", "onnxruntime:trt_int8", "onnx_trt_int8"))
 
 
 def frames(model_dir, count, seed=0):
@@ -60,9 +63,12 @@ def load(model_dir, threads):
     manifest = Manifest.load(model_dir)
     loaded = []
     for name, device, variant in BACKENDS:
+        if variant == "onnx" and variant not in manifest.variants:
+            sys.exit("%s has no onnx variant; run first: edgekit export --model %s"
+                     % (model_dir, model_dir))
         if variant != "tflite" and variant not in manifest.variants:
-            sys.exit("%s has no %s variant; run first: edgekit export --model %s"
-                     % (model_dir, variant, model_dir))
+            print("(%s: no %s variant in %s, skipped)" % (name, variant, model_dir))
+            continue
         path = manifest.model_path(model_dir, "frame", variant)
         loaded.append((name, make_interpreter(path, device=device, threads=threads)))
     return loaded

@@ -51,8 +51,8 @@ TASK_KINDS = ("classification", "regression", "embedding")
 MODEL_ROLES = ("frame", "head", "clip")
 VARIANT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # How each backend variant is made (what a missing-variant error tells the user to run).
-VARIANT_BUILDERS = {"edgetpu": "edgekit quantize --target coral",
-                    "onnx": "edgekit export --model DIR", "onnx_fp32": "edgekit export --model DIR"}
+VARIANT_BUILDERS = dict({"edgetpu": "edgekit quantize --target coral"}, **dict.fromkeys(
+    ("onnx", "onnx_fp32", "onnx_trt_int8"), "edgekit export --model DIR"))
 REQUIRED_MODEL_ROLES = ("frame", "head")
 COLOUR_ORDERS = ("RGB", "BGR")
 DTYPES = ("uint8", "int8", "int16", "int32", "int64", "float16", "float32", "bool")

@@ -1,5 +1,5 @@
 """``edgekit export --model DIR``: the frame model of a model directory as ONNX, for ONNX Runtime
-and TensorRT (the manifest's ``onnx`` and ``onnx_fp32`` variants).
+and TensorRT (the manifest's ``onnx``, ``onnx_fp32`` and ``onnx_trt_int8`` variants).
 
 Why from frame.tflite, with tf2onnx's TFLite front end (``tf2onnx.convert.from_tflite``), and not
 from the Keras graph: the int8 model's scales exist only in the TFLite file. PTQ calibrates them
@@ -11,33 +11,37 @@ the very model that was calibrated and checked, for every method, with no traini
 (only the model directory, which is also what a camera has). Measured with tf2onnx 1.17.0,
 TF 2.21, opset 17: the EfficientNet-B3 frame model converts in ~2 min on 2 busy cores (614
 DequantizeLinear, 366 QuantizeLinear, 124 Conv), uint8 pixels in and int8 features out like the
-TFLite file. ONNX Runtime on it differs from LiteRT/XNNPACK by at most 11 int8 steps on synthetic
-frames, where LiteRT's own reference kernels differ from XNNPACK by 12 (``tests/test_onnx_export.py``
-measures the tiny model).
+TFLite file. ONNX Runtime on it differs from LiteRT/XNNPACK by at most 11 int8 steps on
+synthetic frames, where LiteRT's own reference kernels differ from XNNPACK by 12; on the tiny test
+model's video frames by 0 (tests/test_edge_onnxruntime.py).
 
-The float variant (``onnx_fp32``) is the same graph with its fake quantization removed: weights and
-biases dequantized to float32 initializers, activation Q/DQ pairs made Identity, float32 pixels in
-and float32 features out. It is the int8 model's own weights at float activations (what a GPU
-runs at fp16 or fp32, TensorRT's fp16 engine is built from it), not a re-export of the float
-training graph, which a model directory does not hold. No fp16 ONNX file is written: TensorRT
-and ONNX Runtime's GPU providers take fp32 ONNX and choose fp16 kernels themselves.
+Three files come out of the one conversion (:mod:`quantize.onnx_graphs` says how each is made):
+``onnx`` (frame.onnx, for ONNX Runtime: tf2onnx's QDQ graph, the TFLite I/O), ``onnx_fp32``
+(frame_fp32.onnx: the int8 model's own weights at float activations, float32 I/O, what a GPU runs
+at fp16/fp32; not a re-export of the float training graph, which a model directory does not
+hold) and ``onnx_trt_int8`` (frame_trt_int8.onnx: the QDQ graph with TFLite's asymmetric
+activation ranges as the symmetric ranges that cover them, which is all TensorRT's explicit
+quantization takes). No fp16 ONNX file is written: TensorRT and ONNX Runtime's GPU providers
+take fp32 ONNX and choose fp16 kernels themselves.
 
-Files are written atomically and the manifest last (:meth:`edge.manifest.Manifest.save`), so an
-interrupted export leaves the directory as it was or complete.
+Every file is written atomically (temp file + rename) and the manifest last
+(:meth:`edge.manifest.Manifest.save`): no manifest ever names a half-written file.
 """
 
 import os
 
 import click
-import numpy as np
 
 from edge.errors import EdgekitError
 from edge.manifest import Manifest, atomic_write_bytes
-from edge.onnx_model import METADATA_KEY, describe_onnx, io_quantization
+from edge.onnx_model import describe_onnx
+from quantize.onnx_graphs import dequantized, rename_io, symmetric_qdq, with_io_metadata
 
 DEFAULT_OPSET = 17  # TensorRT 8.6+ (JetPack 6 ships 8.6/10.x) parses 17; ORT runs 7..23
-FILES = {"onnx": "frame.onnx", "onnx_fp32": "frame_fp32.onnx"}
-PRECISIONS = {"int8": "onnx", "fp32": "onnx_fp32"}
+FILES = {"onnx": "frame.onnx", "onnx_fp32": "frame_fp32.onnx",
+         "onnx_trt_int8": "frame_trt_int8.onnx"}
+PRECISIONS = {"int8": "onnx", "fp32": "onnx_fp32", "trt_int8": "onnx_trt_int8"}
+REWRITES = {"int8": with_io_metadata, "fp32": dequantized, "trt_int8": symmetric_qdq}
 
 
 def _tf2onnx():
@@ -70,83 +74,6 @@ def convert_tflite(path, opset=DEFAULT_OPSET):
     return model
 
 
-def rename_io(model, names):
-    """Rename graph inputs/outputs ``{old: new}`` everywhere they appear (in place)."""
-    graph = model.graph
-    for value in list(graph.input) + list(graph.output):
-        if value.name in names:
-            value.name = names[value.name]
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name in names:
-                node.input[i] = names[name]
-        for i, name in enumerate(node.output):
-            if name in names:
-                node.output[i] = names[name]
-    return model
-
-
-def _attribute(node, name, default):
-    for attr in node.attribute:
-        if attr.name == name:
-            return attr.i
-    return default
-
-
-def dequantized(model):
-    """A float copy of the QDQ ``model``: constants dequantized, activation Q/DQ made Identity,
-    graph inputs and outputs float32 (see the module docstring)."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    result = onnx.ModelProto()
-    result.CopyFrom(model)
-    graph = result.graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    nodes, folded = [], []
-    for node in graph.node:
-        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
-            values = constants[node.input[0]].astype(np.float32)
-            scale = constants[node.input[1]].astype(np.float32)
-            zero = constants[node.input[2]].astype(np.float32) \
-                if len(node.input) > 2 and node.input[2] else np.zeros_like(scale)
-            if scale.size > 1:  # per-channel along ``axis``
-                shape = [1] * values.ndim
-                shape[_attribute(node, "axis", 1)] = scale.size
-                scale, zero = scale.reshape(shape), zero.reshape(shape)
-            folded.append(numpy_helper.from_array((values - zero) * scale, node.output[0]))
-        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]],
-                                          name=node.name))
-        else:
-            nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in nodes for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used and t.name not in
-            {f.name for f in folded}]
-    del graph.initializer[:]
-    graph.initializer.extend(kept + [t for t in folded if t.name in used])
-    for value in list(graph.input) + list(graph.output):
-        value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
-    del graph.value_info[:]
-    del result.metadata_props[:]
-    return result
-
-
-def with_io_metadata(model):
-    """``model`` with its I/O quantization recorded under METADATA_KEY (for ONNX Runtime)."""
-    import json
-
-    del model.metadata_props[:]
-    quantization = io_quantization(model)
-    if quantization:
-        entry = model.metadata_props.add()
-        entry.key = METADATA_KEY
-        entry.value = json.dumps({k: list(v) for k, v in sorted(quantization.items())})
-    return model
-
-
 def _spec_key(spec, with_dtype=True):
     scale = None if spec.scale is None else round(float(spec.scale), 9)
     return (spec.name, tuple(spec.shape), spec.dtype if with_dtype else None,
@@ -165,7 +92,7 @@ def check_against(onnx_file, tflite_file, same_types):
                                % (onnx_file.file, tflite_file.file, kind, got, want))
 
 
-def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=("int8", "fp32")):
+def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=tuple(PRECISIONS)):
     """Write the ONNX frame models of ``model_dir`` and record them in its manifest.
 
     Returns {variant: ModelFile}. The TFLite frame model is verified against the manifest first.
@@ -188,7 +115,7 @@ def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=("int8", "fp32")
     built = {}
     for precision in precisions:
         variant = PRECISIONS[precision]
-        graph = with_io_metadata(model) if precision == "int8" else dequantized(model)
+        graph = REWRITES[precision](model)
         try:
             onnx.checker.check_model(graph, full_check=True)
         except onnx.checker.ValidationError as exc:
@@ -210,14 +137,15 @@ def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=("int8", "fp32")
 @click.option("--model", "model_dir", required=True, type=click.Path(),
               help="Model directory from 'edgekit quantize' (its frame.tflite is converted).")
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(sorted(PRECISIONS)),
-              help="int8: QDQ graph with frame.tflite's scales (variant onnx); fp32: the same "
-                   "weights at float activations (variant onnx_fp32). [both]")
+              help="int8: QDQ graph with frame.tflite's scales (variant onnx, ONNX Runtime); "
+                   "fp32: the same weights at float activations (onnx_fp32); trt_int8: "
+                   "symmetric QDQ for TensorRT (onnx_trt_int8). [all three]")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True,
               help="ONNX opset (TensorRT 8.6+ reads 17).")
 def export_command(model_dir, precisions, opset):
-    """Write the frame model as ONNX (int8 QDQ and fp32) into the model directory's manifest."""
-    built = export_model_dir(model_dir, opset=opset,
-                             precisions=tuple(precisions) or ("int8", "fp32"))
+    """Write the frame model as ONNX (int8 QDQ, fp32, TensorRT int8) beside its manifest."""
+    built = export_model_dir(model_dir, opset=opset, precisions=tuple(precisions) or
+                             tuple(PRECISIONS))
     for variant, model_file in sorted(built.items()):
         click.echo("%s: %s (%d bytes; in %s, out %s)" % (
             variant, model_file.file, model_file.size_bytes,

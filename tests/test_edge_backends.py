@@ -12,7 +12,8 @@ from edge.interpreter import make_interpreter
 
 
 def test_every_module_is_a_backend_found_by_name():
-    assert backends.backend_keys() == ["delegate", "edgetpu", "litert", "litert_gpu", "onnxruntime"]
+    assert backends.backend_keys() == ["delegate", "edgetpu", "litert", "litert_gpu",
+                                      "onnxruntime", "tensorrt"]
     for key in backends.backend_keys():
         cls = backends.backend_class(key)
         assert cls.key == key and cls.summary

@@ -20,7 +20,7 @@ onnx = pytest.importorskip("onnx")
 
 def test_export_records_both_variants_pinned_and_valid(edge_onnx_model_dir):
     manifest = Manifest.load(edge_onnx_model_dir)
-    assert sorted(manifest.variants) == ["onnx", "onnx_fp32"]
+    assert sorted(manifest.variants) == ["onnx", "onnx_fp32", "onnx_trt_int8"]
     manifest.verify(edge_onnx_model_dir)  # every file, with its sha256 and size
     assert manifest.tool_versions["tf2onnx"] and manifest.tool_versions["onnx"]
     tflite = manifest.model_file("frame")
@@ -36,7 +36,10 @@ def test_export_records_both_variants_pinned_and_valid(edge_onnx_model_dir):
         ("frame", [1, 32, 32, 3], "float32", None), ("features", [1, 4, 4, 16], "float32", None)]
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= set(int8.ops)
     assert "Conv" in fp32.ops and not {"QuantizeLinear", "DequantizeLinear"} & set(fp32.ops)
-    for variant in ("onnx", "onnx_fp32"):
+    trt = manifest.model_file("frame", "onnx_trt_int8")
+    assert [(s.dtype, s.scale) for s in trt.inputs + trt.outputs] == [("float32", None)] * 2
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= set(trt.ops)
+    for variant in ("onnx", "onnx_fp32", "onnx_trt_int8"):
         path = manifest.model_path(edge_onnx_model_dir, "frame", variant)
         onnx.checker.check_model(onnx.load(path), full_check=True)
         assert describe_onnx(path) == manifest.model_file("frame", variant)

@@ -11,7 +11,9 @@ install, and every other backend keeps working.
 Variants: ``precision = "int8"`` (default) runs the manifest's ``onnx`` variant, the QDQ graph
 tf2onnx made from frame.tflite (same uint8 pixels in, same int8 features out, same scales);
 ``precision = "fp32"`` runs ``onnx_fp32``, the same weights with float activations and float32
-I/O (what a GPU runs at fp16/fp32).
+I/O (what a GPU runs at fp16/fp32); ``precision = "trt_int8"`` runs ``onnx_trt_int8``, the graph
+the TensorRT backend builds its int8 engine from (symmetric QDQ, float32 I/O), so it is checked
+here on the CPU.
 
 The interpreter adapter (:class:`OnnxInterpreter`) gives the part of LiteRT's ``Interpreter`` API
 the model session uses. Inputs and outputs are numpy arrays allocated once at load and bound to
@@ -31,7 +33,7 @@ from edge.onnx_model import EXPORT_HINT, metadata_quantization
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider"}
-VARIANTS = {"int8": "onnx", "fp32": "onnx_fp32"}
+VARIANTS = {"int8": "onnx", "fp32": "onnx_fp32", "trt_int8": "onnx_trt_int8"}
 INSTALL = "pip install 'edgekit[onnx]' (or pip install onnxruntime; onnxruntime-gpu for CUDA)"
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int16)": np.int16,
@@ -150,8 +152,9 @@ class OnnxRuntimeBackend(Backend):
     placement_label = "ONNXRuntime"
     options = {
         "provider": Option("str", "cpu | cuda | tensorrt", r"cpu|cuda|tensorrt"),
-        "precision": Option("str", "int8 (variant onnx) | fp32 (variant onnx_fp32)",
-                            r"int8|fp32"),
+        "precision": Option("str", "int8 (variant onnx) | fp32 (variant onnx_fp32) | trt_int8 "
+                            "(variant onnx_trt_int8, TensorRT's form, to check it)",
+                            r"int8|fp32|trt_int8"),
     }
 
     @classmethod
@@ -161,11 +164,16 @@ class OnnxRuntimeBackend(Backend):
         if text in VARIANTS:
             return {"precision": text}
         raise EdgekitError("bad device 'onnxruntime:%s'; use onnxruntime:cpu, onnxruntime:cuda, "
-                           "onnxruntime:tensorrt, or onnxruntime:int8 / onnxruntime:fp32" % text)
+                           "onnxruntime:tensorrt, or onnxruntime:int8 / :fp32 / :trt_int8" % text)
 
-    @property
-    def variant(self):
-        return VARIANTS[self.config.get("precision", "int8")]
+    # the default precision's variant; an instance has its own precision's (see __init__)
+    variant = "onnx"
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        # an instance attribute, so the class attribute stays a plain string for callers that
+        # ask the class (edge.devices.Device.variant)
+        self.variant = VARIANTS[self.config.get("precision", "int8")]
 
     @property
     def provider(self):
@@ -195,12 +203,15 @@ class OnnxRuntimeBackend(Backend):
         return options
 
     def providers(self, path):
-        """The provider list for ONNX Runtime: the chosen one first, the CPU after it."""
+        """The provider list for ONNX Runtime: the chosen one first, the CPU after it.
+
+        TensorRT's provider takes the fp32 or trt_int8 variants (its Q/DQ layers are symmetric:
+        on the asymmetric ``onnx`` variant it would leave the quantized nodes to the CPU)."""
         if self.provider == PROVIDERS["tensorrt"]:
             cache = os.path.join(os.path.dirname(os.path.abspath(path)), ".ort_trt_cache")
             options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
                        "trt_fp16_enable": True,
-                       "trt_int8_enable": self.variant == VARIANTS["int8"]}
+                       "trt_int8_enable": self.variant == VARIANTS["trt_int8"]}
             return [(self.provider, options), PROVIDERS["cpu"]]
         if self.provider == PROVIDERS["cuda"]:
             return [self.provider, PROVIDERS["cpu"]]
