@@ -146,10 +146,10 @@ def main(argv=None):
         return
     print("model %s, %d threads, onnxruntime %s" % (report["model"], args.threads,
                                                    onnxruntime.__version__))
-    print("%-18s %10s %10s %6s %14s" % ("backend", "median ms", "p90 ms", "runs",
+    print("%-22s %10s %10s %6s %14s" % ("backend", "median ms", "p90 ms", "runs",
                                          "max steps"))
     for name, row in rows.items():
-        print("%-18s %10.3f %10.3f %6d %14s" % (name, row["median_ms"], row["p90_ms"],
+        print("%-22s %10.3f %10.3f %6d %14s" % (name, row["median_ms"], row["p90_ms"],
                                                  row["runs"], row["max_steps_vs_tflite"]))
 
 

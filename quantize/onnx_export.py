@@ -24,6 +24,11 @@ activation ranges as the symmetric ranges that cover them, which is all TensorRT
 quantization takes). No fp16 ONNX file is written: TensorRT and ONNX Runtime's GPU providers
 take fp32 ONNX and choose fp16 kernels themselves.
 
+The head is not exported: tf2onnx converts head.tflite without an error, but ONNX Runtime's
+outputs differ from LiteRT's by up to 0.35 in the action probabilities (identity 0.24, embedding
+0.016) on the tiny model's head with random int8 features, so it is not the same model; the head
+is small and stays on LiteRT's CPU kernels on every backend.
+
 Every file is written atomically (temp file + rename) and the manifest last
 (:meth:`edge.manifest.Manifest.save`): no manifest ever names a half-written file.
 """

@@ -100,7 +100,7 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "# " + SHIPPED
-    assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral"]
+    assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral", "jetson-trt"]
     assert "ssh nvidia@jetson.local:22" in result.output and "power=tegrastats" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[devices.x]\nthreads = -1\n")
