@@ -46,6 +46,7 @@ DEFAULT_OPSET = 17  # TensorRT 8.6+ (JetPack 6 ships 8.6/10.x) parses 17; ORT ru
 FILES = {"onnx": "frame.onnx", "onnx_fp32": "frame_fp32.onnx",
          "onnx_trt_int8": "frame_trt_int8.onnx"}
 PRECISIONS = {"int8": "onnx", "fp32": "onnx_fp32", "trt_int8": "onnx_trt_int8"}
+INTEGER_METHODS = ("ptq", "qat", "prune-qat")
 REWRITES = {"int8": with_io_metadata, "fp32": dequantized, "trt_int8": symmetric_qdq}
 
 
@@ -97,15 +98,25 @@ def check_against(onnx_file, tflite_file, same_types):
                                % (onnx_file.file, tflite_file.file, kind, got, want))
 
 
-def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=tuple(PRECISIONS)):
+def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=None):
     """Write the ONNX frame models of ``model_dir`` and record them in its manifest.
 
+    ``precisions``: of PRECISIONS; default all three for an integer model (ptq, qat,
+    prune-qat), fp32 alone for a float one (fp32, fp16, dynamic: it has no int8 scales to carry).
     Returns {variant: ModelFile}. The TFLite frame model is verified against the manifest first.
     """
     import onnx
 
     model_dir = os.fspath(model_dir)
     manifest = Manifest.load(model_dir)
+    integer = manifest.method in INTEGER_METHODS
+    if not precisions:
+        precisions = tuple(PRECISIONS) if integer else ("fp32",)
+    if not integer and set(precisions) - {"fp32"}:
+        raise EdgekitError("model %s was quantized with --method %s (float activations): it has "
+                           "no int8 scales for --precision %s; use --precision fp32, or export "
+                           "a ptq/qat model directory" % (model_dir, manifest.method, ", ".join(
+                               sorted(set(precisions) - {"fp32"}))))
     manifest.verify(model_dir, roles=["frame"])
     tflite_file = manifest.model_file("frame")
     model = convert_tflite(os.path.join(model_dir, tflite_file.file), opset)
@@ -144,13 +155,13 @@ def export_model_dir(model_dir, opset=DEFAULT_OPSET, precisions=tuple(PRECISIONS
 @click.option("--precision", "precisions", multiple=True, type=click.Choice(sorted(PRECISIONS)),
               help="int8: QDQ graph with frame.tflite's scales (variant onnx, ONNX Runtime); "
                    "fp32: the same weights at float activations (onnx_fp32); trt_int8: "
-                   "symmetric QDQ for TensorRT (onnx_trt_int8). [all three]")
+                   "symmetric QDQ for TensorRT (onnx_trt_int8). [all three; a float model: "
+                   "fp32]")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True,
               help="ONNX opset (TensorRT 8.6+ reads 17).")
 def export_command(model_dir, precisions, opset):
     """Write the frame model as ONNX (int8 QDQ, fp32, TensorRT int8) beside its manifest."""
-    built = export_model_dir(model_dir, opset=opset, precisions=tuple(precisions) or
-                             tuple(PRECISIONS))
+    built = export_model_dir(model_dir, opset=opset, precisions=tuple(precisions))
     for variant, model_file in sorted(built.items()):
         click.echo("%s: %s (%d bytes; in %s, out %s)" % (
             variant, model_file.file, model_file.size_bytes,

@@ -99,3 +99,19 @@ def test_load_onnx_errors(tmp_path):
     with pytest.raises(EdgekitError, match="bad.onnx (is not a readable ONNX model|holds no "
                                            "ONNX graph)"):
         load_onnx(tmp_path / "bad.onnx")
+
+
+def test_a_float_model_dir_has_no_int8_to_export(edge_model_dir, tmp_path):
+    """--method fp32/fp16/dynamic directories have no int8 scales: the int8 variants are refused
+    before anything is converted."""
+    directory = str(tmp_path / "swim")
+    shutil.copytree(edge_model_dir, directory)
+    manifest = Manifest.load(directory)
+    manifest.method = "fp32"
+    manifest.save(directory)
+    proc = export_cli(directory, "--precision", "int8")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "edgekit: error: model %s was quantized with --method fp32 (float activations): it has "
+        "no int8 scales for --precision int8; use --precision fp32, or export a ptq/qat model "
+        "directory" % directory)
