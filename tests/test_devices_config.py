@@ -61,7 +61,7 @@ def test_defaults_and_derived_values():
     ('[devices.x]\ndelegate = "edgetpu"\n', r"my.toml:2: devices.x.delegate is from the first devices.toml format; use backend = "),
     ('[devices.x]\ntransport = "ssh"\n', r"devices.x.host is missing"),
     ('[devices.x]\nhost = "h"\n', r"my.toml:2: devices.x.host only applies to transport = \"ssh\""),
-    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: none"),
+    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: kernels"),
     ('[devices.x]\nbackend = "edgetpu"\nbackend_options = { device = "firewire" }\n', r"my.toml:3: .*option device = 'firewire' is not allowed; allowed: usb \| pci"),
     ('[devices.x]\nbackend_options = { device = true }\n', r"backend_options .* expected a table of strings and integers"),
     ('[devices.x]\nvariant = "edgetpu"\n', r"my.toml:2: devices.x.variant is from the first devices.toml format; use nothing: the backend says"),
