@@ -55,7 +55,8 @@ def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, r
     lines = ['[model]', 'dir = %s' % json.dumps(model), 'threads = 1',
              '[events]', 'debounce_windows = 1']
     for label in labels:
-        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'label = %s' % json.dumps(label),
+        lines += ['[[alerts]]', 'name = "every-%s"' % label, 'task = "action"',
+                  'label = %s' % json.dumps(label),
                   'min_score = 0.0', 'consecutive = 1', 'cooldown_s = 0']
     for name in camera_names(cameras):
         lines += ['[cameras.%s]' % name, 'source = %s' % json.dumps(video), 'fps = %s' % fps,
@@ -123,6 +124,97 @@ class Daemon(object):
         return code
 
 
+def throughput_phase(args, work, video, broker, labels):
+    """Phase 1: frames/s processed per camera, the source unpaced."""
+    http = free_port()
+    config = os.path.join(work, "throughput.toml")
+    write_config(config, args.model, video, 0, broker.port, http,
+                 os.path.join(work, "spool1"), labels, args.regions)
+    daemon = Daemon(config, args.core, os.path.join(work, "throughput.log"))
+    first = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
+    t0 = time.monotonic()
+    last = daemon.wait(http, lambda c: c["frames_processed"] >= first["frames_processed"]
+                       + args.frames, args.timeout)
+    span = time.monotonic() - t0
+    fps = (last["frames_processed"] - first["frames_processed"]) / span
+    print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
+          "dropped %d by the queue; inference ms (moving avg): %s"
+          % (fps, last["frames_processed"] - first["frames_processed"], span,
+             last["frames_in"], last["dropped"], last["inference_ms"]), flush=True)
+    print("  daemon exit: %s" % daemon.stop())
+    return fps
+
+
+def latency_phase(args, work, video, broker, labels, fps):
+    """Phase 2: window-to-MQTT latency, the source paced below the sustained rate."""
+    paced = max(1.0, round(min(15.0, args.pace * fps), 1))
+    http = free_port()
+    config = os.path.join(work, "latency.toml")
+    write_config(config, args.model, video, paced, broker.port, http,
+                 os.path.join(work, "spool2"), labels, args.regions)
+    collector = Collector(broker.port, "bench/events/#")
+    arrivals = []
+    original = collector.client.on_message
+
+    def on_message(client, userdata, message):
+        arrivals.append((time.time(), json.loads(message.payload)))
+        original(client, userdata, message)
+
+    collector.client.on_message = on_message
+    daemon = Daemon(config, args.core, os.path.join(work, "latency.log"))
+    collector.wait_for(lambda c: len(arrivals) >= args.latency_events + 10, args.timeout)
+    latencies = sorted((t - e["frame_time"]) * 1000.0 for t, e in arrivals[10:])
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+    print("latency (frame completing the window -> event at the MQTT subscriber, source "
+          "paced at %.1f fps, %d events): median %.1f ms, p99 %.1f ms, max %.1f ms"
+          % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]), flush=True)
+
+    stats = daemon.stats(http)
+    if stats is not None:
+        parts = dict(stats["cameras"]["cam"].get("latency_ms", {}))
+        parts.update(stats["sinks"]["mqtt"].get("latency_ms", {}))
+        print("  where it goes (ms, daemon's last 1024 samples):")
+        for key in ("queue_wait", "frame_to_emit", "write_to_publish", "write_to_ack",
+                    "checkpoint"):
+            part = parts.get(key, {})
+            if part.get("n"):
+                print("    %-17s median %8.1f  p99 %8.1f  max %8.1f  (n=%d)"
+                      % (key, part["median"], part["p99"], part["max"], part["n"]))
+        cam = stats["cameras"]["cam"]
+        print("  frames read %d, dropped by the queue %d"
+              % (cam["frames_in"], cam["dropped"]))
+    print("  daemon exit: %s" % daemon.stop())
+    collector.close()
+
+
+def long_memory_phase(args, work, video, broker, labels):
+    """Phase 3: RSS over a long unpaced run."""
+    http = free_port()
+    config = os.path.join(work, "memory.toml")
+    write_config(config, args.model, video, 0, broker.port, http,
+                 os.path.join(work, "spool3"), labels, args.regions)
+    daemon = Daemon(config, args.core, os.path.join(work, "memory.log"))
+    start = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
+    base = start["frames_processed"]
+    samples = []
+    step = max(1, args.long_frames // 10)
+    began = time.monotonic()
+    print("memory over %d frames: start (after the first window) RSS %.1f MB"
+          % (args.long_frames, daemon.rss_mb()), flush=True)
+    for k in range(1, 11):
+        cam = daemon.wait(http, lambda c, k=k: c["frames_processed"] >= base + k * step,
+                          args.timeout)
+        samples.append((cam["frames_processed"] - base, daemon.rss_mb()))
+        print("  %7d frames  %6.0f s  RSS %.1f MB  peak %.1f MB  dropped %d  "
+              "reconnects %d" % (samples[-1][0], time.monotonic() - began,
+                                 samples[-1][1], daemon.rss_mb("VmHWM:"),
+                                 cam["dropped"], cam["reconnects"]), flush=True)
+    print("  RSS first tenth %.1f MB, end %.1f MB (growth %+.1f MB), peak %.1f MB"
+          % (samples[0][1], samples[-1][1], samples[-1][1] - samples[0][1],
+             daemon.rss_mb("VmHWM:")))
+    print("  daemon exit: %s" % daemon.stop())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model directory (edgekit quantize)")
@@ -154,90 +246,10 @@ def main(argv=None):
             memory_per_cameras(args, work, video, broker, labels)
             if not args.frames:
                 return
-        # 1. throughput
-        http = free_port()
-        config = os.path.join(work, "throughput.toml")
-        write_config(config, args.model, video, 0, broker.port, http,
-                     os.path.join(work, "spool1"), labels, args.regions)
-        daemon = Daemon(config, args.core, os.path.join(work, "throughput.log"))
-        first = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
-        t0 = time.monotonic()
-        last = daemon.wait(http, lambda c: c["frames_processed"] >= first["frames_processed"]
-                           + args.frames, args.timeout)
-        span = time.monotonic() - t0
-        fps = (last["frames_processed"] - first["frames_processed"]) / span
-        print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
-              "dropped %d by the queue; inference ms (moving avg): %s"
-              % (fps, last["frames_processed"] - first["frames_processed"], span,
-                 last["frames_in"], last["dropped"], last["inference_ms"]), flush=True)
-        print("  daemon exit: %s" % daemon.stop())
-
-        # 2. latency (paced below the sustained rate: no backlog)
-        paced = max(1.0, round(min(15.0, args.pace * fps), 1))
-        http = free_port()
-        config = os.path.join(work, "latency.toml")
-        write_config(config, args.model, video, paced, broker.port, http,
-                     os.path.join(work, "spool2"), labels, args.regions)
-        collector = Collector(broker.port, "bench/events/#")
-        arrivals = []
-        original = collector.client.on_message
-
-        def on_message(client, userdata, message):
-            arrivals.append((time.time(), json.loads(message.payload)))
-            original(client, userdata, message)
-
-        collector.client.on_message = on_message
-        daemon = Daemon(config, args.core, os.path.join(work, "latency.log"))
-        collector.wait_for(lambda c: len(arrivals) >= args.latency_events + 10, args.timeout)
-        latencies = sorted((t - e["frame_time"]) * 1000.0 for t, e in arrivals[10:])
-        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-        print("latency (frame completing the window -> event at the MQTT subscriber, source "
-              "paced at %.1f fps, %d events): median %.1f ms, p99 %.1f ms, max %.1f ms"
-              % (paced, len(latencies), statistics.median(latencies), p99, latencies[-1]), flush=True)
-
-        stats = daemon.stats(http)
-        if stats is not None:
-            parts = dict(stats["cameras"]["cam"].get("latency_ms", {}))
-            parts.update(stats["sinks"]["mqtt"].get("latency_ms", {}))
-            print("  where it goes (ms, daemon's last 1024 samples):")
-            for key in ("queue_wait", "frame_to_emit", "write_to_publish", "write_to_ack",
-                        "checkpoint"):
-                part = parts.get(key, {})
-                if part.get("n"):
-                    print("    %-17s median %8.1f  p99 %8.1f  max %8.1f  (n=%d)"
-                          % (key, part["median"], part["p99"], part["max"], part["n"]))
-            cam = stats["cameras"]["cam"]
-            print("  frames read %d, dropped by the queue %d"
-                  % (cam["frames_in"], cam["dropped"]))
-        print("  daemon exit: %s" % daemon.stop())
-        collector.close()
-
-        # 3. memory over a long run (unpaced, like the throughput run)
+        fps = throughput_phase(args, work, video, broker, labels)
+        latency_phase(args, work, video, broker, labels, fps)
         if args.long_frames:
-            http = free_port()
-            config = os.path.join(work, "memory.toml")
-            write_config(config, args.model, video, 0, broker.port, http,
-                         os.path.join(work, "spool3"), labels, args.regions)
-            daemon = Daemon(config, args.core, os.path.join(work, "memory.log"))
-            start = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
-            base = start["frames_processed"]
-            samples = []
-            step = max(1, args.long_frames // 10)
-            began = time.monotonic()
-            print("memory over %d frames: start (after the first window) RSS %.1f MB"
-                  % (args.long_frames, daemon.rss_mb()), flush=True)
-            for k in range(1, 11):
-                cam = daemon.wait(http, lambda c, k=k: c["frames_processed"] >= base + k * step,
-                                  args.timeout)
-                samples.append((cam["frames_processed"] - base, daemon.rss_mb()))
-                print("  %7d frames  %6.0f s  RSS %.1f MB  peak %.1f MB  dropped %d  "
-                      "reconnects %d" % (samples[-1][0], time.monotonic() - began,
-                                         samples[-1][1], daemon.rss_mb("VmHWM:"),
-                                         cam["dropped"], cam["reconnects"]), flush=True)
-            print("  RSS first tenth %.1f MB, end %.1f MB (growth %+.1f MB), peak %.1f MB"
-                  % (samples[0][1], samples[-1][1], samples[-1][1] - samples[0][1],
-                     daemon.rss_mb("VmHWM:")))
-            print("  daemon exit: %s" % daemon.stop())
+            long_memory_phase(args, work, video, broker, labels)
     finally:
         broker.stop()
 

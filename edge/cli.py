@@ -31,6 +31,24 @@ COMMANDS = {
     "serve": "edge.serve.cli:serve_command",
 }
 
+# name -> the one line ``edgekit --help`` shows beside it. Kept here, not read from the command,
+# because reading a command's own help means importing its module (and TensorFlow); keep each
+# line in step with the command's docstring when either changes.
+HELP = {
+    "data": "Synthesise swimmer clips or faces; inspect a data folder.",
+    "train": "Train the multi-task network on a data folder.",
+    "eval": "Score a trained run: accuracy, macro-F1, rank-1, age MAE.",
+    "summary": "Parameters per block of a network and the total.",
+    "quickstart": "The whole pipeline offline on synthetic data.",
+    "quantize": "Emit TFLite models, manifest.json and report.json for a run.",
+    "export": "The frame model as ONNX, for ONNX Runtime and TensorRT.",
+    "run": "Stream a video, camera or URL through a model (no TensorFlow).",
+    "enroll": "Build an open-set re-ID gallery from labelled clips.",
+    "bench": "Measure size, latency and accuracy of models on targets.",
+    "devices": "List and check the benchmark targets of devices.toml.",
+    "serve": "The on-camera daemon: cameras in, events out.",
+}
+
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
@@ -56,8 +74,8 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx, formatter):
-        # Listing help for every command would import them all (and TensorFlow); show names only.
-        rows = [(name, "") for name in self.list_commands(ctx)]
+        # A command's own short help would import its module (and TensorFlow): use HELP instead.
+        rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

@@ -1,10 +1,11 @@
 """``devices.toml``: the benchmark targets, read strictly.
 
 One ``[devices.NAME]`` table per target. Every key, its type and what is allowed is in
-:data:`KEYS`; the shipped ``devices.toml`` documents them in comments. Like Frigate's config, a
-file that half-parses is refused: an unknown key, a wrong type or an impossible value is an
-:class:`EdgekitError` naming the file, the line (when it can be found), the key path and what is
-allowed, e.g.::
+:data:`KEYS` (:mod:`edge.schema` Keys, the engine of every edgekit config file); the shipped
+``devices.toml`` documents them in comments. Like Frigate's config, a file that half-parses is
+refused: every unknown key, wrong type or impossible value in the file is reported together in
+one :class:`EdgekitError`, each naming the file, the line (when it can be found), the key path
+and what is allowed, e.g.::
 
     devices.toml:14: devices.jetson.port = 70000 is out of range; allowed: 1..65535
 
@@ -22,6 +23,7 @@ from typing import Dict, List, Optional
 
 from edge import backends
 from edge.errors import EdgekitError
+from edge.schema import OMIT, Invalid, Key, Report, Schema, TomlLines
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -45,28 +47,72 @@ REPLACED = {
     "variant": "nothing: the backend says which model variant it runs",
 }
 
-# key -> (python type(s), description of what is allowed); "str", "int", "bool", "list", "table"
+
+def _absolute(value):
+    if not value.startswith("/"):
+        raise Invalid("= %r must be an absolute path" % value)
+    return value
+
+
+def _table_of(expected, types):
+    """A check: a table whose values are all of ``types`` (a TOML table of free names)."""
+    def check(value):
+        if not isinstance(value, dict) or not all(
+                isinstance(v, types) and not isinstance(v, bool) for v in value.values()):
+            raise Invalid("= %r has the wrong type; expected %s" % (value, expected))
+        return dict(value)
+    return check
+
+
+# Every key of a [devices.NAME] table, as edge.schema Keys: adding a key is one line here (and
+# its field in Device, which holds the defaults: OMIT leaves an absent key absent, so the rules
+# between keys in _device can tell "not given" from "given").
 KEYS = {
-    "description": ("str", "free text"),
-    "transport": ("str", "local | ssh"),
-    "host": ("str", "a host name, an address or a ~/.ssh/config Host alias (ssh only)"),
-    "user": ("str", "the login name on the target (ssh only; default: ~/.ssh/config or yours)"),
-    "port": ("int", "1..65535 (ssh only; default: ~/.ssh/config or 22)"),
-    "identity_file": ("str", "path of the private key (ssh only; ~ is expanded)"),
-    "ssh_options": ("list", "a list of \"Option=value\" strings passed as ssh -o (ssh only)"),
-    "connect_timeout": ("int", "seconds, 1..600"),
-    "python": ("str", "the Python on the target (default: python3 over ssh, this Python "
-                      "locally)"),
-    "workdir": ("str", "an absolute directory on the target for the temporary bench folder"),
-    "keep_workdir": ("bool", "true | false"),
-    "threads": ("int", "CPU threads for the interpreter, 1..256"),
-    "backend": ("str", "a backend of edge/backends (edgekit devices check lists them) or an "
-                       "alias: cpu, coral, gpu"),
-    "backend_options": ("options", "the backend's options, e.g. { device = \"usb\" } for edgetpu"),
-    "power": ("str", "none | tegrastats"),
-    "power_interval_ms": ("int", "sampling interval of the power sampler, 10..10000"),
-    "env": ("table", "a table of environment variables (strings) for the target's Python"),
+    "description": Key("str", OMIT, help="free text"),
+    "transport": Key("str", OMIT, choices=TRANSPORTS),
+    "host": Key("str", OMIT, help="a host name, an address or a ~/.ssh/config Host alias (ssh "
+                                  "only)"),
+    "user": Key("str", OMIT, help="the login name on the target (ssh only; default: "
+                                  "~/.ssh/config or yours)"),
+    "port": Key("int", OMIT, 1, 65535, help="ssh only; default: ~/.ssh/config or 22"),
+    "identity_file": Key("str", OMIT, help="path of the private key (ssh only; ~ is expanded)"),
+    "ssh_options": Key("list", OMIT, item="str",
+                       help="a list of \"Option=value\" strings passed as ssh -o (ssh only)"),
+    "connect_timeout": Key("int", OMIT, 1, 600, help="seconds"),
+    "python": Key("str", OMIT, help="the Python on the target (default: python3 over ssh, this "
+                                    "Python locally)"),
+    "workdir": Key("str", OMIT, check=_absolute,
+                   help="an absolute directory on the target for the temporary bench folder"),
+    "keep_workdir": Key("bool", OMIT),
+    "threads": Key("int", OMIT, 1, 256, help="CPU threads for the interpreter"),
+    "backend": Key("str", OMIT, help="a backend of edge/backends (edgekit devices check lists "
+                                     "them) or an alias: cpu, coral, gpu"),
+    "backend_options": Key("any", OMIT, check=_table_of("a table of strings and integers: the "
+                                                        "backend's options", (str, int)),
+                           help="the backend's options, e.g. { device = \"usb\" } for edgetpu"),
+    "power": Key("str", OMIT, choices=POWER_SAMPLERS),
+    "power_interval_ms": Key("int", OMIT, 10, 10000,
+                             help="sampling interval of the power sampler"),
+    "env": Key("any", OMIT, check=_table_of("a table of strings: environment variables for the "
+                                            "target's Python", str),
+               help="a table of environment variables (strings) for the target's Python"),
+    "emulated": Key("bool", OMIT, help="an emulated CPU (qemu): every output labels its latency"),
 }
+
+
+def _explain(spec):
+    """A wrong type also says what the key is for and its range, as devices.toml always did
+    (``expected an integer: CPU threads for the interpreter, 1..256``)."""
+    rule = spec.allowed_text() if spec.choices or spec.low is not None else ""
+    text = ", ".join(part for part in (spec.help, rule) if part)
+    base = {"str": "a string", "int": "an integer", "bool": "true or false",
+            "list": "a list of strings"}.get(spec.kind)
+    return "%s: %s" % (base, text) if base and text else None
+
+
+for _spec in KEYS.values():
+    _spec.expected = _spec.expected or _explain(_spec)
+DEVICE_SCHEMA = Schema(KEYS)
 SSH_ONLY = ("host", "user", "port", "identity_file", "ssh_options")
 
 
@@ -87,6 +133,7 @@ class Device:
     python: str = ""
     workdir: str = "/tmp"
     keep_workdir: bool = False
+    emulated: bool = False
     threads: Optional[int] = None
     backend: str = backends.DEFAULT
     backend_options: Dict[str, object] = field(default_factory=dict)
@@ -146,30 +193,41 @@ def load_devices(path=None):
 
 
 def parse_devices(text, path=DEVICES_FILE):
+    """{name: Device} of devices.toml ``text``; every problem of the file in one EdgekitError."""
     if _toml is None:  # pragma: no cover
         raise EdgekitError("reading %s needs tomli on Python < 3.11: pip install tomli" % path)
     try:
         data = _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise EdgekitError("%s is not valid TOML: %s; fix the syntax" % (path, exc))
-    lines = _Lines(text, path)
-    unknown = sorted(set(data) - {"devices"})
-    if unknown:
-        raise EdgekitError("%s: unknown top-level key %s; allowed: [devices.NAME] tables only"
-                           % (lines.where(None, unknown[0]), unknown[0]))
+    report = Report(path, TomlLines(text))
+    for key in sorted(set(data) - {"devices"}):
+        report.error((key,), "unknown top-level key {key}; allowed: [devices.NAME] tables only",
+                     key=key)
     tables = data.get("devices")
     if not isinstance(tables, dict) or not tables:
-        raise EdgekitError("%s: no [devices.NAME] table; add at least one target (see the "
-                           "repository's devices.toml)" % path)
+        report.error(("devices",), "no [devices.NAME] table; add at least one target (see the "
+                                   "repository's devices.toml)")
+        tables = {}
     devices = {}
     for name, table in tables.items():
+        where = ("devices", name)
         if not NAME_RE.match(name):
-            raise EdgekitError("%s: device name %r is not allowed; use letters, digits, '_', '.', "
-                               "'-'" % (lines.where(name, None), name))
-        if not isinstance(table, dict):
-            raise EdgekitError("%s: devices.%s must be a table ([devices.%s]), got %r"
-                               % (lines.where(None, "devices"), name, name, table))
-        devices[name] = _parse_device(name, table, lines)
+            report.error(where, "device name {name!r} is not allowed; use letters, digits, '_', "
+                                "'.', '-'", name=name)
+        elif not isinstance(table, dict):
+            report.error(where, "devices.{name} must be a table ([devices.{name}]), got {value!r}",
+                         name=name, value=table)
+        else:
+            for key in sorted(set(table) & set(REPLACED)):
+                report.error(where + (key,), "{path} is from the first devices.toml format; use "
+                                             "{use}", use=REPLACED[key])
+            before = len(report.problems)
+            values = report.table({k: v for k, v in table.items() if k not in REPLACED},
+                                  DEVICE_SCHEMA, where)
+            if len(report.problems) == before:  # rules between keys need every key valid
+                devices[name] = _device(name, values, report)
+    report.raise_if_any()
     return devices
 
 
@@ -180,82 +238,13 @@ def get_device(devices, name, path=None):
     return devices[name]
 
 
-class _Lines(object):
-    """Finds the line of ``[devices.NAME]`` / ``key =`` inside it, for error messages."""
+def _device(name, values, report):
+    """The Device of one checked table, after the rules that tie its keys together."""
+    device = Device(name=name, source=report.where, **values)
 
-    def __init__(self, text, path):
-        self.path = path
-        self.text = text.splitlines()
-
-    def where(self, name, key):
-        line = self._find(name, key)
-        return "%s:%d" % (self.path, line) if line else self.path
-
-    def _find(self, name, key):
-        table = None
-        header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
-        for number, line in enumerate(self.text, 1):
-            match = header.match(line)
-            if match:
-                table = match.group(1).replace('"', "").replace("'", "").replace(" ", "")
-                if name is not None and key is None and table == "devices." + name:
-                    return number
-                if name is None and key is not None and table.split(".")[0] == key:
-                    return number
-                continue
-            in_table = (table == "devices." + name) if name is not None else table is None
-            if key is not None and in_table and re.match(
-                    r"^\s*[\"']?%s[\"']?\s*=" % re.escape(key), line):
-                return number
-        return None
-
-
-def _parse_device(name, table, lines):
     def bad(key, message):
-        raise EdgekitError("%s: devices.%s.%s %s" % (lines.where(name, key), name, key, message))
+        report.invalid(("devices", name, key), message)
 
-    kwargs = {"name": name, "source": lines.path}
-    for key, value in table.items():
-        if key in REPLACED:
-            raise EdgekitError("%s: devices.%s.%s is from the first devices.toml format; use %s"
-                               % (lines.where(name, key), name, key, REPLACED[key]))
-        if key not in KEYS:
-            raise EdgekitError("%s: devices.%s.%s is not a known key; allowed: %s"
-                               % (lines.where(name, key), name, key, ", ".join(sorted(KEYS))))
-        kind, allowed = KEYS[key]
-        ok = {"str": isinstance(value, str),
-              "int": isinstance(value, int) and not isinstance(value, bool),
-              "bool": isinstance(value, bool),
-              "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
-              "table": isinstance(value, dict) and all(isinstance(v, str)
-                                                       for v in value.values()),
-              "options": isinstance(value, dict) and all(
-                  isinstance(v, (str, int)) and not isinstance(v, bool)
-                  for v in value.values())}[kind]
-        if not ok:
-            bad(key, "= %r has the wrong type; expected %s: %s"
-                % (value, {"str": "a string", "int": "an integer", "bool": "true or false",
-                           "list": "a list of strings", "table": "a table of strings",
-                           "options": "a table of strings and integers"}[kind],
-                   allowed))
-        kwargs[key] = value
-
-    device = Device(**kwargs)
-
-    def choice(key, value, options):
-        if value not in options:
-            bad(key, "= %r is not allowed; allowed: %s" % (value, " | ".join(options)))
-
-    def in_range(key, value, low, high):
-        if value is not None and not low <= value <= high:
-            bad(key, "= %r is out of range; allowed: %d..%d" % (value, low, high))
-
-    choice("transport", device.transport, TRANSPORTS)
-    choice("power", device.power, POWER_SAMPLERS)
-    in_range("port", device.port, 1, 65535)
-    in_range("connect_timeout", device.connect_timeout, 1, 600)
-    in_range("threads", device.threads, 1, 256)
-    in_range("power_interval_ms", device.power_interval_ms, 10, 10000)
     if device.is_remote:
         if not device.host:
             bad("host", "is missing; an ssh target needs host = \"NAME\" (an address or a "
@@ -268,18 +257,15 @@ def _parse_device(name, table, lines):
                                    "\"StrictHostKeyChecking=accept-new\"" % option)
     else:
         for key in SSH_ONLY:
-            if key in table:
+            if key in values:
                 bad(key, "only applies to transport = \"ssh\"; remove it or set transport = "
                          "\"ssh\"")
-    if not device.workdir.startswith("/"):
-        bad("workdir", "= %r must be an absolute path" % device.workdir)
     if device.identity_file:
         device.identity_file = os.path.expanduser(device.identity_file)
-    try:
+    try:  # the backend checks its own options: the registry, not this file, knows them
         device.backend = backends.canonical(device.backend)
         device.make_backend()
     except EdgekitError as exc:
-        bad("backend" if "backend_options" not in table else "backend_options",
+        bad("backend" if "backend_options" not in values else "backend_options",
             "is not usable: %s" % exc)
     return device
-

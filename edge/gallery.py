@@ -16,8 +16,8 @@ import os
 
 import numpy as np
 
+from edge.atomic import write_bytes, write_text
 from edge.errors import EdgekitError
-from edge.manifest import atomic_write_bytes, atomic_write_text
 
 UNKNOWN = "unknown"
 DEFAULT_THRESHOLD = 0.5
@@ -104,29 +104,71 @@ class Gallery(object):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, embeddings=self.embeddings, labels=self.labels)
-        atomic_write_bytes(path, buffer.getvalue())
+        write_bytes(path, buffer.getvalue())
         meta = {"names": self.names, "threshold": self.threshold, "dim": self.dim,
                 "count": int(len(self.labels)), "model": self.model,
                 "per_identity": {n: int((self.labels == i).sum())
                                  for i, n in enumerate(self.names)}}
-        atomic_write_text(self.sidecar(path), json.dumps(meta, indent=2) + "\n")
+        write_text(self.sidecar(path), json.dumps(meta, indent=2) + "\n")
         return path
 
     @classmethod
     def load(cls, path):
+        """Read ``path`` (.npz) and its ``.json`` sidecar; any problem is one EdgekitError line.
+
+        The .npz is checked first because it is what the user named (``--gallery FILE.npz``): a
+        corrupt, truncated or foreign .npz must be reported as such, not as a missing sidecar.
+        """
         path = os.fspath(path)
-        meta_path = cls.sidecar(path)
-        for needed in (path, meta_path):
-            if not os.path.isfile(needed):
-                raise EdgekitError("gallery file %s does not exist; build it with edgekit enroll"
-                                   % needed)
+        if not os.path.isfile(path):
+            raise EdgekitError("gallery file %s does not exist; build it with edgekit enroll"
+                               % path)
+        embeddings, labels = _read_arrays(path)
+        meta = _read_meta(path, cls.sidecar(path))
         try:
-            with np.load(path, allow_pickle=False) as data:
-                embeddings, labels = data["embeddings"], data["labels"]
-            with open(meta_path, "r", encoding="utf-8") as handle:
-                meta = json.load(handle)
-            names, threshold = meta["names"], meta["threshold"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise EdgekitError("gallery %s is corrupt (%s); rebuild it with edgekit enroll"
-                               % (path, exc))
-        return cls(names, embeddings, labels, threshold, meta.get("model", ""))
+            return cls(meta["names"], embeddings, labels, meta["threshold"], meta.get("model", ""))
+        except (EdgekitError, ValueError, TypeError) as exc:
+            raise EdgekitError("gallery %s does not hold together (%s); rebuild it with edgekit "
+                               "enroll" % (path, exc))
+
+
+def _read_arrays(path):
+    """``embeddings`` and ``labels`` of a gallery .npz, or an EdgekitError saying what is wrong."""
+    rebuild = "rebuild it with edgekit enroll"
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] != b"PK":  # np.load would try to unpickle it and talk about allow_pickle
+        raise EdgekitError("gallery %s is corrupt or not an .npz file (%s); %s"
+                           % (path, "it is empty" if not head else "no zip header", rebuild))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("embeddings", "labels") if k not in data.files]
+            if missing:
+                raise EdgekitError("%s is an .npz but not an edgekit gallery (no %s array; it "
+                                   "holds %s); %s" % (path, " or ".join(missing),
+                                                      ", ".join(data.files) or "nothing", rebuild))
+            return data["embeddings"], data["labels"]
+    except EdgekitError:
+        raise
+    except Exception as exc:  # truncated or damaged zip: BadZipFile, EOFError, zlib.error, ...
+        raise EdgekitError("gallery %s is corrupt or not an .npz file (%s: %s); %s"
+                           % (path, type(exc).__name__, exc, rebuild))
+
+
+def _read_meta(path, meta_path):
+    """The sidecar's names and threshold; it is written with the .npz and must travel with it."""
+    if not os.path.isfile(meta_path):
+        raise EdgekitError("gallery %s has no %s beside it (the names and threshold); copy both "
+                           "files edgekit enroll wrote, or rebuild the gallery" % (path, meta_path))
+    try:
+        with open(meta_path, "r", encoding="utf-8") as handle:
+            meta = json.load(handle)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise EdgekitError("gallery sidecar %s is corrupt (%s); rebuild the gallery with edgekit "
+                           "enroll" % (meta_path, exc))
+    if not isinstance(meta, dict) or not isinstance(meta.get("names"), list) \
+            or isinstance(meta.get("threshold"), bool) \
+            or not isinstance(meta.get("threshold"), (int, float)):
+        raise EdgekitError("gallery sidecar %s lacks a names list or a numeric threshold; rebuild "
+                           "the gallery with edgekit enroll" % meta_path)
+    return meta

@@ -5,9 +5,11 @@ says which pixels the frame model wants (size, colour order, value range), how l
 which head output is which task, and which exact model files (sha256) it describes, so a camera
 never silently runs a model with the wrong labels or the wrong preprocessing.
 
-Loading is strict on purpose: an unknown key, a missing key or a wrong type is an
-:class:`EdgekitError` naming the key path (``models.frame.inputs[0].scale``), because a manifest
-that half-parses is worse than one that does not parse at all.
+Loading is strict on purpose: every unknown key, missing key, wrong type or impossible value is
+reported together in one :class:`EdgekitError`, each naming the key path
+(``models.frame.inputs[0].scale``), because a manifest that half-parses is worse than one that
+does not parse at all. The checks are the :mod:`edge.schema` Schemas at the end of this file
+(the engine of every edgekit config file); JSON has no line numbers to give.
 
 Schema (``schema_version`` 2; version 1 files are read and upgraded, see :func:`upgrade`)::
 
@@ -35,12 +37,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-from dataclasses import MISSING as _MISSING
 from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
 
+from edge.atomic import write_bytes as atomic_write_bytes  # noqa: F401 - re-exported
+from edge.atomic import write_text as atomic_write_text
 from edge.errors import EdgekitError
+from edge.schema import OMIT, Invalid, Key, Schema, Wording
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -144,9 +147,12 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data, where="manifest"):
-        manifest = _from_plain(cls, upgrade(data), where)
-        manifest._check_values(where)
-        return manifest
+        """The Manifest of parsed JSON ``data`` (version 1 upgraded); SchemaError listing every
+        problem, each with its key path."""
+        if not isinstance(data, dict):
+            raise EdgekitError("%s: top level must be an object, got %s; fix or regenerate the "
+                               "manifest" % (where, type(data).__name__))
+        return cls(**MANIFEST_SCHEMA.validate(upgrade(data), where=where, wording=WORDING))
 
     @classmethod
     def load(cls, dir_or_path):
@@ -230,55 +236,6 @@ class Manifest:
                                    "corrupted, copy the directory again or re-run edgekit "
                                    "quantize" % (path, what))
 
-    # -- value checks (types are checked while parsing) -----------------------------------------
-
-    def _check_values(self, where):
-        def bad(key, message):
-            raise EdgekitError("%s: %s %s; fix or regenerate the manifest" % (where, key, message))
-
-        if self.schema_version != SCHEMA_VERSION:
-            bad("schema_version", "is %d but this edgekit reads versions %s"
-                % (self.schema_version, ", ".join(str(v) for v in READABLE_VERSIONS)))
-        if self.method not in METHODS:
-            bad("method", "is %r, expected one of %s" % (self.method, ", ".join(METHODS)))
-        if self.input.colour_order not in COLOUR_ORDERS:
-            bad("input.colour_order", "is %r, expected RGB or BGR" % self.input.colour_order)
-        if min(self.input.height, self.input.width, self.input.channels) < 1:
-            bad("input", "height/width/channels must be >= 1")
-        if len(self.input.value_range) != 2:
-            bad("input.value_range", "must be [low, high]")
-        if self.clip_length < 1:
-            bad("clip_length", "must be >= 1")
-        if self.default_stride < 1:
-            bad("default_stride", "must be >= 1")
-        if len(self.feature_shape) != 3:
-            bad("feature_shape", "must be [h, w, c]")
-        for role in REQUIRED_MODEL_ROLES:
-            if role not in self.models:
-                bad("models", "has no %r entry" % role)
-        for variant in self.variants:
-            if not VARIANT_RE.match(variant) or variant == DEFAULT_VARIANT:
-                bad("variants.%s" % variant, "is not a variant name (lower-case letters, digits, "
-                    "'_'; %r is the plain models)" % DEFAULT_VARIANT)
-        for variant, role, model in self.all_files():
-            key = "models.%s" % role if variant == DEFAULT_VARIANT else "variants.%s.%s" % (
-                variant, role)
-            if role not in MODEL_ROLES:
-                bad(key, "is not a known model role (%s)" % ", ".join(MODEL_ROLES))
-            for kind in ("inputs", "outputs"):
-                for i, spec in enumerate(getattr(model, kind)):
-                    if spec.dtype not in DTYPES:
-                        bad("%s.%s[%d].dtype" % (key, kind, i),
-                            "is %r, expected one of %s" % (spec.dtype, ", ".join(DTYPES)))
-        for i, task in enumerate(self.tasks):
-            if task.kind not in TASK_KINDS:
-                bad("tasks[%d].kind" % i, "is %r, expected one of %s"
-                    % (task.kind, ", ".join(TASK_KINDS)))
-            if task.kind == "classification" and not task.labels:
-                bad("tasks[%d].labels" % i, "is empty for a classification task")
-        if not self.tasks:
-            bad("tasks", "is empty")
-
 
 def upgrade(data):
     """A version-1 manifest as version 2: its ``frame_edgetpu`` role becomes ``variants.edgetpu``.
@@ -308,64 +265,101 @@ def sha256_file(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` via a temp file in the same directory and os.replace."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+# -- the schema of manifest.json (edge.schema): checked values build the dataclasses above ----
+
+WORDING = Wording(
+    unknown="unknown key {path}; this edgekit does not understand it (newer manifest?), remove "
+            "it or upgrade edgekit",
+    missing="missing key {path}; regenerate the manifest with edgekit quantize",
+    wrong_type="{path} must be {expected}, got {value}",
+    not_allowed="{path} is {value}, expected one of {allowed}; fix or regenerate the manifest",
+    out_of_range="{path} is {value}, allowed: {allowed}; fix or regenerate the manifest",
+    invalid="{path} {message}; fix or regenerate the manifest",
+    bad_name="{path} is not {allowed}; fix or regenerate the manifest",
+    many="{where}: {count} problems; fix or regenerate the manifest:\n  {problems}",
+    expected=dict(Wording.expected, table="an object", map="an object", tables="a list"),
+)
 
 
-def atomic_write_bytes(path, data):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+def _version(value):
+    if value != SCHEMA_VERSION:
+        raise Invalid("is %d but this edgekit reads versions %s"
+                      % (value, ", ".join(str(v) for v in READABLE_VERSIONS)))
+    return value
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _length(n, shape):
+    def check(value):
+        if len(value) != n:
+            raise Invalid("must be %s" % shape)
+        return value
+    return check
 
 
-# -- strict (de)serialisation of the dataclasses above -------------------------------------------
+def _required_roles(models):
+    for role in REQUIRED_MODEL_ROLES:
+        if role not in models:
+            raise Invalid("has no %r entry" % role)
+    return models
 
-_NESTED = {
-    ("Manifest", "input"): InputSpec,
-    ("Manifest", "tasks"): [TaskSpec],
-    ("Manifest", "models"): {"": ModelFile},
-    ("Manifest", "variants"): {"": {"": ModelFile}},
-    ("ModelFile", "inputs"): [TensorSpec],
-    ("ModelFile", "outputs"): [TensorSpec],
-}
 
-# field -> checker of a plain JSON value (after nested dataclasses are handled)
-_INT = "int"
-_FLOAT = "float"
-_STR = "str"
-_TYPES = {
-    ("Manifest", "schema_version"): _INT, ("Manifest", "name"): _STR,
-    ("Manifest", "backbone"): _STR, ("Manifest", "method"): _STR,
-    ("Manifest", "sparsity"): (_FLOAT, None), ("Manifest", "created"): _STR,
-    ("Manifest", "tool_versions"): {"": _STR}, ("Manifest", "clip_length"): _INT,
-    ("Manifest", "default_stride"): _INT, ("Manifest", "feature_shape"): [_INT],
-    ("InputSpec", "height"): _INT, ("InputSpec", "width"): _INT, ("InputSpec", "channels"): _INT,
-    ("InputSpec", "colour_order"): _STR, ("InputSpec", "value_range"): [_FLOAT],
-    ("InputSpec", "normalization"): dict,
-    ("TaskSpec", "name"): _STR, ("TaskSpec", "kind"): _STR, ("TaskSpec", "labels"): [_STR],
-    ("TaskSpec", "output"): _STR,
-    ("ModelFile", "file"): _STR, ("ModelFile", "sha256"): _STR,
-    ("ModelFile", "size_bytes"): _INT, ("ModelFile", "ops"): [_STR],
-    ("TensorSpec", "name"): _STR, ("TensorSpec", "shape"): [_INT], ("TensorSpec", "dtype"): _STR,
-    ("TensorSpec", "scale"): (_FLOAT, None), ("TensorSpec", "zero_point"): (_INT, None),
-}
+def _not_empty(values):
+    if not values:
+        raise Invalid("is empty")
+    return values
+
+
+def _task_rules(task, report, path):
+    if task["kind"] == "classification" and task["labels"] == []:
+        report.invalid(path + ("labels",), "is empty for a classification task")
+
+
+def _one_of(choices):
+    return Key("str", choices=choices, allowed=", ".join(choices))
+
+
+def _of(schema, cls, kind="table"):
+    """A Key of ``kind`` "table" checked by ``schema`` whose value becomes a ``cls``: absent
+    optional keys take the dataclass's defaults (OMIT), so the defaults live in one place."""
+    return Key(kind, schema=schema, check=lambda values: cls(**values))
+
+
+_TENSOR = _of(Schema({
+    "name": Key("str"), "shape": Key("list", item="int"),
+    "dtype": _one_of(DTYPES),
+    "scale": Key("number", OMIT, nullable=True), "zero_point": Key("int", OMIT, nullable=True),
+}), TensorSpec)
+_MODEL = _of(Schema({
+    "file": Key("str"), "sha256": Key("str"), "size_bytes": Key("int"),
+    "inputs": Key("list", item=_TENSOR), "outputs": Key("list", item=_TENSOR),
+    "ops": Key("list", OMIT, item="str"),
+}), ModelFile)
+_ROLES = dict(item=_MODEL, names="^(%s)$" % "|".join(map(re.escape, MODEL_ROLES)),
+              names_help="a known model role (%s)" % ", ".join(MODEL_ROLES))
+MANIFEST_SCHEMA = Schema({
+    "schema_version": Key("int", OMIT, check=_version),
+    "name": Key("str"), "backbone": Key("str"), "method": _one_of(METHODS),
+    "sparsity": Key("number", OMIT, nullable=True), "created": Key("str"),
+    "tool_versions": Key("map", OMIT, item="str"),
+    "input": _of(Schema({
+        "height": Key("int", low=1), "width": Key("int", low=1),
+        "channels": Key("int", OMIT, low=1),
+        "colour_order": Key("str", OMIT, choices=COLOUR_ORDERS, allowed=", ".join(COLOUR_ORDERS)),
+        "value_range": Key("list", OMIT, item="number", check=_length(2, "[low, high]")),
+        "normalization": Key("table", OMIT),
+    }), InputSpec),
+    "clip_length": Key("int", low=1), "default_stride": Key("int", low=1),
+    "feature_shape": Key("list", item="int", check=_length(3, "[h, w, c]")),
+    "tasks": Key("list", item=_of(Schema({
+        "name": Key("str"), "kind": _one_of(TASK_KINDS),
+        "labels": Key("list", item="str"), "output": Key("str"),
+    }, check=_task_rules), TaskSpec), check=_not_empty),
+    "models": Key("map", check=_required_roles, **_ROLES),
+    "variants": Key("map", OMIT, item=Key("map", **_ROLES),
+                    names="^(?!%s$)%s" % (DEFAULT_VARIANT, VARIANT_RE.pattern[1:]),
+                    names_help="a variant name (lower-case letters, digits, '_'; %r is the plain "
+                               "models)" % DEFAULT_VARIANT),
+})
 
 
 def _to_plain(obj):
@@ -378,83 +372,3 @@ def _to_plain(obj):
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
         return obj.item()
     return obj
-
-
-def _from_plain(cls, data, where, path=""):
-    label = path or "top level"
-    if not isinstance(data, dict):
-        raise EdgekitError("%s: %s must be an object, got %s" % (where, label, type(data).__name__))
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise EdgekitError("%s: unknown key %s; this edgekit does not understand it (newer "
-                           "manifest?), remove it or upgrade edgekit"
-                           % (where, ", ".join(_join(path, k) for k in unknown)))
-    kwargs = {}
-    for name, fld in known.items():
-        key_path = _join(path, name)
-        if name not in data:
-            if fld.default is fld.default_factory is _MISSING:
-                raise EdgekitError("%s: missing key %s; regenerate the manifest with edgekit "
-                                   "quantize" % (where, key_path))
-            continue
-        value = data[name]
-        nested = _NESTED.get((cls.__name__, name))
-        if nested is not None:
-            kwargs[name] = _parse_nested(nested, value, where, key_path)
-        else:
-            kwargs[name] = _check(_TYPES[(cls.__name__, name)], value, where, key_path)
-    return cls(**kwargs)
-
-
-def _parse_nested(spec, value, where, key_path):
-    if isinstance(spec, list):
-        if not isinstance(value, list):
-            raise EdgekitError("%s: %s must be a list" % (where, key_path))
-        return [_from_plain(spec[0], v, where, "%s[%d]" % (key_path, i))
-                for i, v in enumerate(value)]
-    if isinstance(spec, dict):
-        if not isinstance(value, dict):
-            raise EdgekitError("%s: %s must be an object" % (where, key_path))
-        return {k: _parse_nested(spec[""], v, where, _join(key_path, k)) for k, v in value.items()}
-    return _from_plain(spec, value, where, key_path)
-
-
-def _check(kind, value, where, key_path):
-    def bad(expected):
-        raise EdgekitError("%s: %s must be %s, got %r" % (where, key_path, expected, value))
-
-    if isinstance(kind, tuple):  # (type, None): optional
-        if value is None:
-            return None
-        return _check(kind[0], value, where, key_path)
-    if isinstance(kind, list):
-        if not isinstance(value, list):
-            bad("a list")
-        return [_check(kind[0], v, where, "%s[%d]" % (key_path, i)) for i, v in enumerate(value)]
-    if isinstance(kind, dict) and "" in kind:
-        if not isinstance(value, dict):
-            bad("an object")
-        return {k: _check(kind[""], v, where, _join(key_path, k)) for k, v in value.items()}
-    if kind is dict:
-        if not isinstance(value, dict):
-            bad("an object")
-        return dict(value)
-    if kind == _INT:
-        if isinstance(value, bool) or not isinstance(value, int):
-            bad("an integer")
-        return value
-    if kind == _FLOAT:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad("a number")
-        return float(value)
-    if kind == _STR:
-        if not isinstance(value, str):
-            bad("a string")
-        return value
-    raise AssertionError("unknown type spec %r" % (kind,))  # pragma: no cover
-
-
-def _join(path, key):
-    return "%s.%s" % (path, key) if path else str(key)
-

@@ -2,25 +2,31 @@
 
 ``run`` streams a file, camera or URL through :class:`edge.runner.StreamingRunner` and writes one
 JSON line per region per window (``--jsonl``) and optionally an annotated video (``--write``).
+Both follow the model's tasks (:meth:`edge.results.TaskOutput.to_dict`): a label and its scores
+per classification task, a value per regression task, the vector of an embedding; the console
+ends with a summary per task (windows per label, range and mean of each value).
 Both outputs are written under a temporary name and renamed into place when the stream ends (or
 is interrupted), so a reader never sees a half-written file under the final name.
 
-``enroll`` builds an open-set re-ID gallery from clips named ``<action>_<identity>_<n>.avi``.
+``enroll`` builds an open-set re-ID gallery from clips named ``<action>_<identity>_<n>.avi``
+(read by :func:`edge.clipnames.scan_clip_names`, the same parser and suffixes as training, so a
+folder that trains also enrolls).
 """
 
 import json
 import os
-import tempfile
 
 import click
 import cv2
 
+from edge.atomic import Pending
+from edge.clipnames import PATTERN, scan_clip_names
 from edge.errors import EdgekitError
 from edge.gallery import DEFAULT_THRESHOLD, Gallery
 from edge.preprocess import check_roi, parse_roi
+from edge.results import describe
 from edge.ringbuffer import GAP_POLICIES
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov")
 FOURCC = {".avi": "MJPG", ".mp4": "mp4v"}
 
 
@@ -32,24 +38,55 @@ def _runner(model, device, threads, stride, rois, gallery, threshold, gap_policy
                            max_skip=max_skip, delegate=delegate, source_order=source_order)
 
 
-class _PendingFile(object):
-    """A temp path beside ``path``, renamed over it by ``commit()`` (removed by ``discard()``)."""
+def _pending(path):
+    """An :class:`edge.atomic.Pending` for ``path``. Unlike Pending, a missing output directory
+    is refused rather than created: a typo in --jsonl/--write must not scatter folders."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise EdgekitError("output directory %s does not exist; create it first" % directory)
+    return Pending(path)
 
-    def __init__(self, path):
-        self.path = os.path.abspath(path)
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            raise EdgekitError("output directory %s does not exist; create it first" % directory)
-        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1],
-                                        dir=directory)
-        os.close(fd)
 
-    def commit(self):
-        os.replace(self.tmp, self.path)
+class _TaskSummary(object):
+    """What the windows said, per task, for the console: how many windows gave each label
+    (classification, and gallery matches), and the range and mean of each value (regression)."""
 
-    def discard(self):
-        if os.path.exists(self.tmp):
-            os.remove(self.tmp)
+    def __init__(self, tasks):
+        self.tasks = [t for t in tasks if t.kind != "embedding"]
+        self.labels = {t.name: {} for t in self.tasks}
+        self.values = {t.name: [0, 0.0, None, None] for t in self.tasks if t.kind == "regression"}
+        self.matches = {}
+
+    def add(self, result):
+        for name, counts in self.labels.items():
+            task = result.tasks[name]
+            if task.kind == "classification":
+                counts[task.label] = counts.get(task.label, 0) + 1
+        for name, acc in self.values.items():
+            value = result.tasks[name].value
+            acc[0] += 1
+            acc[1] += value
+            acc[2] = value if acc[2] is None else min(acc[2], value)
+            acc[3] = value if acc[3] is None else max(acc[3], value)
+        if result.match is not None:
+            self.matches[result.match.name] = self.matches.get(result.match.name, 0) + 1
+
+    def lines(self):
+        out = []
+        for task in self.tasks:
+            if task.kind == "regression":
+                n, total, low, high = self.values[task.name]
+                if n:
+                    out.append("%s: mean %.2f, min %.2f, max %.2f over %d windows"
+                               % (task.name, total / n, low, high, n))
+                continue
+            counts = sorted(self.labels[task.name].items(), key=lambda kv: (-kv[1], kv[0]))
+            if counts:
+                out.append("%s: %s" % (task.name, ", ".join("%s %d" % kv for kv in counts)))
+        if self.matches:
+            out.append("gallery: %s" % ", ".join(
+                "%s %d" % kv for kv in sorted(self.matches.items(), key=lambda kv: -kv[1])))
+        return out
 
 
 class _Annotator(object):
@@ -59,7 +96,7 @@ class _Annotator(object):
         suffix = os.path.splitext(path)[1].lower()
         if suffix not in FOURCC:
             raise EdgekitError("--write %s: use a .mp4 or .avi file name" % path)
-        self.pending = _PendingFile(path)
+        self.pending = _pending(path)
         self.writer = cv2.VideoWriter(self.pending.tmp, cv2.VideoWriter_fourcc(*FOURCC[suffix]),
                                       fps or 15.0, (size[1], size[0]))
         if not self.writer.isOpened():
@@ -77,7 +114,8 @@ class _Annotator(object):
             result = self.latest.get(index)
             if result is None:
                 continue
-            words = [t.label for t in result.tasks.values() if t.label is not None]
+            words = [t.label if t.kind == "classification" else "%s %s" % (t.name, describe(t))
+                     for t in result.tasks.values() if t.kind != "embedding"]
             if result.match is not None:
                 words.append("id:%s" % result.match.name)
             cv2.putText(frame, " ".join(words), (x + 2, y + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
@@ -130,10 +168,11 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
     if source_obj.width and source_obj.height:
         for i, box in enumerate(boxes):  # fail before any output file is created
             check_roi(box, (source_obj.height, source_obj.width), where="--roi #%d" % (i + 1))
-    pending = _PendingFile(jsonl) if jsonl else None
+    pending = _pending(jsonl) if jsonl else None
     handle = open(pending.tmp, "w", encoding="utf-8") if pending else None
     annotator = None
     windows = 0
+    summary = _TaskSummary(runner.manifest.tasks)
     try:
         for index, timestamp, frame in source_obj:
             if max_frames is not None and source_obj.stats.frames_read > max_frames:
@@ -141,6 +180,7 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
             results = runner.process(frame, index, timestamp)
             for result in results:
                 windows += 1
+                summary.add(result)
                 if handle is not None:
                     handle.write(json.dumps(result.to_dict()) + "\n")
             if write:
@@ -163,23 +203,15 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
     click.echo("%d frames read, %d skipped, %d missing; %d windows over %d region(s); %s"
                % (stats.frames_read, stats.frames_skipped, stats.frames_missing, windows,
                   len(runner.rois), stats.reason))
-
-
-def identity_from_name(path):
-    """``<action>_<identity>_<n>.avi`` -> identity; EdgekitError for other names."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    parts = stem.split("_")
-    if len(parts) < 3 or not parts[1]:
-        raise EdgekitError("cannot tell the identity of %s: clips must be named "
-                           "<action>_<identity>_<n>.avi" % path)
-    return parts[1]
+    for line in summary.lines():
+        click.echo("  " + line)
 
 
 @click.command("enroll")
 @click.option("--model", "model", required=True, type=click.Path(),
               help="Model directory written by 'edgekit quantize'.")
 @click.option("--clips", required=True, type=click.Path(),
-              help="Folder of clips named <action>_<identity>_<n>.avi.")
+              help="Folder of clips named %s (as for training)." % PATTERN)
 @click.option("--out", required=True, type=click.Path(), help="Gallery file to write (.npz).")
 @click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
               help="Cosine similarity below which a match is 'unknown' (stored in the gallery).")
@@ -193,17 +225,19 @@ def enroll_command(model, clips, out, threshold, device, threads):
         raise EdgekitError("clip folder %s does not exist" % clips)
     if not str(out).endswith(".npz"):
         raise EdgekitError("--out %s must end in .npz" % out)
-    files = sorted(f for f in os.listdir(clips) if f.lower().endswith(VIDEO_SUFFIXES))
-    if not files:
-        raise EdgekitError("no video clips (%s) in %s" % (", ".join(VIDEO_SUFFIXES), clips))
+    # the training parser: a training folder (with its labels.json) enrolls as it is
+    named, rejected = scan_clip_names(clips, ignore=("labels.json",))
+    skipped = ["%s (%s)" % (os.path.basename(path), reason) for path, reason in rejected]
+    if not named:
+        raise EdgekitError("no usable clips in %s (%d files skipped%s); expected files named %s"
+                           % (clips, len(skipped), ", e.g. " + rejected[0][1] if rejected
+                              else "", PATTERN))
     runner = _runner(model, device, threads, 1, None, None, None, "reset", 0, None, "RGB")
     if runner.embedding_task is None:
         raise EdgekitError("model %s has no embedding task to enroll with" % model)
     samples = []
-    skipped = []
-    for name in files:
-        path = os.path.join(clips, name)
-        identity = identity_from_name(path)
+    for path, clip_name in named:
+        name, identity = os.path.basename(path), clip_name.identity
         try:
             frames = read_clip(path, runner.clip_length, stride=1, size=None)
         except EdgekitError as exc:  # one bad clip must not sink the gallery; report it

@@ -7,11 +7,11 @@ short for the model) are :class:`EdgekitError` subclasses so callers can skip-an
 """
 
 import os
-import tempfile
 
 import cv2
 import numpy as np
 
+from edge.atomic import atomic_path
 from edge.errors import EdgekitError
 
 # Container suffix -> fourcc. MJPG/AVI decodes everywhere OpenCV does; mp4v is the widely
@@ -106,12 +106,8 @@ def write_video(path, frames_rgb, fps=15):
     if frames.dtype != np.uint8:
         frames = np.clip(frames, 0, 255).astype(np.uint8)
     height, width = frames.shape[1:3]
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # OpenCV picks the container from the file name, so the temp name keeps the real suffix.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
+    # OpenCV picks the container from the file name; atomic_path's temp name keeps the suffix.
+    with atomic_path(path, suffix=suffix) as tmp:
         writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*FOURCC_BY_SUFFIX[suffix]),
                                  float(fps), (int(width), int(height)))
         if not writer.isOpened():
@@ -122,8 +118,3 @@ def write_video(path, frames_rgb, fps=15):
                 writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -5,6 +5,11 @@ of the spatial/temporal blocks and one :class:`TaskSpec` per head. The seed's tw
 :func:`swim_config` and :func:`face_config`; both are built by the same builder
 (:func:`quantize.model.build_mtdnn`). The config is saved in every run directory so a run can be
 rebuilt exactly, and its task list is what the device manifest's tasks are made from.
+
+Checking is :data:`CONFIG_SCHEMA` on :mod:`edge.schema`, the engine every edgekit config file
+uses: a hand-edited or foreign ``config.json`` gets every problem at once, each with its key path
+(``tasks[1].loss = 'l1' is not allowed; allowed: crossentropy | squared_hinge | mse``), instead of
+a TypeError from a dataclass constructor.
 """
 
 import dataclasses
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from edge.errors import EdgekitError
+from edge.schema import Key, Schema
 
 KINDS = ("classification", "regression")
 BRANCHES = ("fused", "spatial", "temporal")
@@ -58,6 +64,62 @@ class HeadWidths:
     bn_momentum: float = 0.9
 
 
+def _check_task(task, report, path):
+    if task["kind"] == "classification" and task["labels"] is not None \
+            and len(task["labels"]) < 2:
+        report.invalid(path + ("labels",), "has %d label(s); a classification task needs at "
+                       "least two" % len(task["labels"]))
+    if task["kind"] == "regression" and task["loss"] not in (None, "mse"):
+        report.invalid(path + ("loss",), "= %r does not fit a regression task; allowed: mse"
+                       % task["loss"])
+
+
+def _check_config(config, report, path):
+    tasks = config["tasks"]
+    if tasks is None:
+        return
+    if not tasks:
+        report.invalid(path + ("tasks",), "is empty; a network needs at least one task (head)")
+    first = {}
+    for i, task in enumerate(tasks):
+        name = task["name"] if task is not None else None
+        if name is not None and name in first:
+            report.invalid(path + ("tasks", i, "name"), "= %r is tasks[%d]'s name too; task names "
+                           "must be unique" % (name, first[name]))
+        first.setdefault(name, i)
+
+
+_WIDTHS = HeadWidths()
+TASK_SCHEMA = Schema({
+    "name": Key("text", help="the head's output name, e.g. action"),
+    "kind": Key("str", choices=KINDS),
+    "labels": Key("list", item="text", help="class names; for regression one name for the unit"),
+    "loss": Key("str", choices=LOSSES),
+    "weight": Key("number", 1.0, low=0.0, help="the task's weight in the total loss"),
+    "embedding": Key("bool", False, help="also output an L2-normalised embedding"),
+}, check=_check_task)
+WIDTHS_SCHEMA = Schema({
+    "spatial_filters": Key("int", _WIDTHS.spatial_filters, low=1),
+    "lstm_units": Key("int", _WIDTHS.lstm_units, low=1),
+    "attention_units": Key("int", _WIDTHS.attention_units, low=1),
+    "head_units": Key("int", _WIDTHS.head_units, low=1),
+    "dropout": Key("number", _WIDTHS.dropout, 0.0, 0.95),
+    "head_dropout": Key("number", _WIDTHS.head_dropout, 0.0, 0.95),
+    "bn_momentum": Key("number", _WIDTHS.bn_momentum, 0.0, 1.0),
+})
+CONFIG_SCHEMA = Schema({
+    "name": Key("text", help="the instance, e.g. swim or face"),
+    "backbone": Key("text", help="a name from quantize/backbones.py"),
+    "clip_length": Key("int", low=1, help="frames per clip (1 for images)"),
+    "height": Key("int", low=16, help="input pixels; at least 16"),
+    "width": Key("int", low=16, help="input pixels; at least 16"),
+    "tasks": Key("tables", schema=TASK_SCHEMA, help="one table per head"),
+    "widths": Key("table", {}, schema=WIDTHS_SCHEMA),
+    "backbone_options": Key("table", {}),
+    "weights": Key("text", None, nullable=True, help="imagenet or a Keras weights file"),
+    "branches": Key("str", "fused", choices=BRANCHES),
+}, check=_check_config)
+
 HEAD_SIZES = {
     "seed": {},
     "tiny": dict(spatial_filters=16, lstm_units=16, attention_units=8, head_units=32),
@@ -88,36 +150,19 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
-        try:
-            data = dict(data)
-            data["tasks"] = [TaskSpec(**t) for t in data["tasks"]]
-            data["widths"] = HeadWidths(**data.get("widths", {}))
-            config = cls(**data)
-        except (TypeError, KeyError) as exc:
-            raise EdgekitError("model config is malformed (%s); was it written by 'edgekit train'?" % exc)
-        config.validate()
-        return config
+    def from_dict(cls, data, where="model config"):
+        """Check ``data`` (e.g. a run's config.json) against :data:`CONFIG_SCHEMA` and build it."""
+        values = CONFIG_SCHEMA.validate(data, where=where)
+        values["tasks"] = [TaskSpec(**t) for t in values["tasks"]]
+        values["widths"] = HeadWidths(**values["widths"])
+        return cls(**values)
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2)
 
-    def validate(self):
-        if self.clip_length < 1:
-            raise EdgekitError("clip length must be >= 1, got %d" % self.clip_length)
-        if min(self.height, self.width) < 16:
-            raise EdgekitError("input size must be at least 16x16, got %dx%d" % (self.height, self.width))
-        if self.branches not in BRANCHES:
-            raise EdgekitError("branches must be one of %s, got %r" % (", ".join(BRANCHES), self.branches))
-        names = [t.name for t in self.tasks]
-        if not names or len(set(names)) != len(names):
-            raise EdgekitError("tasks must be a non-empty list of unique names, got %s" % names)
-        for task in self.tasks:
-            if task.kind not in KINDS or task.loss not in LOSSES:
-                raise EdgekitError("task %r: kind must be one of %s and loss one of %s"
-                                   % (task.name, KINDS, LOSSES))
-            if task.kind == "classification" and len(task.labels) < 2:
-                raise EdgekitError("task %r needs at least two labels" % task.name)
+    def validate(self, where="model config"):
+        """Check this config (after code or a command line changed it); returns it."""
+        CONFIG_SCHEMA.validate(self.to_dict(), where=where)
         return self
 
 

@@ -68,8 +68,8 @@ def stream_video(model_dir, video, truth, stride, clip_frames):
                 first, last = result.first_frame, result.last_frame
                 if first // clip_frames == last // clip_frames:
                     scored += 1
-                    correct_action += result.action_label == truth[first][0]
-                    correct_identity += result.identity_label == truth[first][1]
+                    correct_action += result.tasks["action"].label == truth[first][0]
+                    correct_identity += result.tasks["identity"].label == truth[first][1]
     finally:
         source.close()
     return {"frames": source.stats.frames_read, "windows": windows, "scored_windows": scored,
@@ -171,7 +171,7 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     result = {"steps": [{"step": s, "seconds": round(t, 1), "result": r} for s, t, r in steps],
               "total_seconds": round(total, 1), "test_metrics": tasks, "tflite_metrics": tflite,
               "bench": bench, "stream": stream, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}}
-    from quantize.fsutil import write_json
+    from edge.atomic import write_json
 
     write_json(os.path.join(out, "quickstart.json"), result)
     return result

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
+from edge.atomic import write_json
 from edge.errors import EdgekitError
 from quantize.config import ModelConfig
-from quantize.fsutil import write_json
 
 RUN_KIND = "edgekit-mtdnn-run"
 WEIGHTS_FILE = "model.weights.h5"
@@ -64,8 +64,9 @@ def read_run(path):
     try:
         with open(marker) as handle:
             meta = json.load(handle)
-        with open(os.path.join(path, "config.json")) as handle:
-            config = ModelConfig.from_dict(json.load(handle))
+        config_path = os.path.join(path, "config.json")
+        with open(config_path) as handle:
+            config = ModelConfig.from_dict(json.load(handle), where=config_path)
     except (OSError, ValueError) as exc:
         raise EdgekitError("%s is not an edgekit run (%s); train one with 'edgekit train'" % (path, exc))
     if meta.get("kind") != RUN_KIND:

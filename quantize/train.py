@@ -16,11 +16,11 @@ import time
 import click
 import numpy as np
 
+from edge.atomic import atomic_path, write_json
 from edge.errors import EdgekitError
 from quantize.backbones import get_backbone
 from quantize.config import face_config, swim_config
 from quantize.datasets import data_labels, load_task_data, split_task_data
-from quantize.fsutil import atomic_path, write_json
 from quantize.runs import RunInfo, read_run, write_run_info
 
 
@@ -122,6 +122,60 @@ class _Checkpointer:
         return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
 
 
+def _fit(clip, out, info, train_ds, val_ds, epochs, patience, resume, verbose):
+    """Fit with early stopping, LR decay on plateaus and per-epoch checkpoints (for --resume);
+    saves the kept weights atomically. Returns (history, early stopping, first epoch, seconds)."""
+    from quantize.tf_compat import keras
+
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                               patience=max(1, patience // 2), min_lr=1e-6)
+    checkpointer = _Checkpointer(out, clip)
+    initial_epoch = 0
+    if resume:
+        state = checkpointer.restore()
+        if state:
+            initial_epoch = state["epochs_done"]
+            early.best, plateau.best = state["best"], state["plateau_best"]
+        if initial_epoch >= epochs:
+            raise EdgekitError("run %s already trained %d epochs; pass a larger --epochs to continue"
+                               % (out, initial_epoch))
+    history_path = os.path.join(out, "history.csv")
+    started = time.time()
+    history = clip.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
+        callbacks=[early, plateau, checkpointer.callback(early, plateau),
+                   keras.callbacks.CSVLogger(history_path, append=resume)])
+    seconds = time.time() - started
+    if early.best_weights is not None and early.stopped_epoch == 0:
+        clip.set_weights(early.best_weights)  # keep the best epoch even without an early stop
+    with atomic_path(info.weights_path, suffix=".weights.h5") as tmp:
+        clip.save_weights(tmp)
+
+    return history, early, initial_epoch, seconds
+
+
+def _new_run_config(data_dir, out, task, backbone, size, clip_length, head_size, weights,
+                    backbone_options, branches, loss_weights):
+    """The checked ModelConfig of a new run; everything a user can get wrong fails here, before
+    minutes of data loading and TensorFlow start-up."""
+    if not data_dir or not os.path.isdir(data_dir):
+        raise EdgekitError("data folder %s does not exist; make one with 'edgekit data synth'" % data_dir)
+    if os.path.exists(os.path.join(out, "run.json")):
+        raise EdgekitError("%s already holds a run; pass --resume to continue it or choose another --out" % out)
+    config = make_config(task, data_dir, backbone, size, clip_length, head_size, weights, backbone_options)
+    config.branches = branches
+    config.validate()
+    get_backbone(config.backbone)  # an unknown name fails before minutes of data loading
+    for name, weight in (loss_weights or {}).items():
+        try:
+            config.task(name).weight = float(weight)
+        except KeyError:
+            raise EdgekitError("--loss-weight names unknown task %r; tasks: %s"
+                               % (name, ", ".join(t.name for t in config.tasks)))
+    return config
+
+
 def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, clip_length=15, stride=1,
           epochs=150, batch_size=4, learning_rate=5e-4, patience=10, head_size="seed", weights=None,
           backbone_options=None, loss_weights=None, seed=0, strategy="none", resume=False,
@@ -135,24 +189,10 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
         raise EdgekitError("epochs and batch size must be >= 1 and the learning rate > 0")
     if resume:
         info = read_run(out)
-        config = info.config
-        data_dir = data_dir or info.data_dir
-        stride = info.clip_stride
+        config, data_dir, stride = info.config, data_dir or info.data_dir, info.clip_stride
     else:
-        if not data_dir or not os.path.isdir(data_dir):
-            raise EdgekitError("data folder %s does not exist; make one with 'edgekit data synth'" % data_dir)
-        if os.path.exists(os.path.join(out, "run.json")):
-            raise EdgekitError("%s already holds a run; pass --resume to continue it or choose another --out" % out)
-        config = make_config(task, data_dir, backbone, size, clip_length, head_size, weights, backbone_options)
-        config.branches = branches
-        config.validate()
-        get_backbone(config.backbone)  # an unknown name fails before minutes of data loading
-        for name, weight in (loss_weights or {}).items():
-            try:
-                config.task(name).weight = float(weight)
-            except KeyError:
-                raise EdgekitError("--loss-weight names unknown task %r; tasks: %s"
-                                   % (name, ", ".join(t.name for t in config.tasks)))
+        config = _new_run_config(data_dir, out, task, backbone, size, clip_length, head_size,
+                                 weights, backbone_options, branches, loss_weights)
         info = None
 
     data = load_task_data(config, data_dir, stride)
@@ -182,30 +222,8 @@ def train(data_dir, out, task="swim", backbone="efficientnet_b3", size=None, cli
     val_ds = make_dataset(parts["val"].x, training_targets(config, parts["val"].targets),
                           batch_size, training=False)
 
-    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                               patience=max(1, patience // 2), min_lr=1e-6)
-    checkpointer = _Checkpointer(out, model.clip)
-    initial_epoch = 0
-    if resume:
-        state = checkpointer.restore()
-        if state:
-            initial_epoch = state["epochs_done"]
-            early.best, plateau.best = state["best"], state["plateau_best"]
-        if initial_epoch >= epochs:
-            raise EdgekitError("run %s already trained %d epochs; pass a larger --epochs to continue"
-                               % (out, initial_epoch))
-    history_path = os.path.join(out, "history.csv")
-    started = time.time()
-    history = model.clip.fit(
-        train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch, verbose=verbose,
-        callbacks=[early, plateau, checkpointer.callback(early, plateau),
-                   keras.callbacks.CSVLogger(history_path, append=resume)])
-    seconds = time.time() - started
-    if early.best_weights is not None and early.stopped_epoch == 0:
-        model.clip.set_weights(early.best_weights)  # keep the best epoch even without an early stop
-    with atomic_path(info.weights_path, suffix=".weights.h5") as tmp:
-        model.clip.save_weights(tmp)
+    history, early, initial_epoch, seconds = _fit(model.clip, out, info, train_ds, val_ds, epochs,
+                                                  patience, resume, verbose)
 
     test = parts["test"] if len(parts["test"]) else parts["val"]
     outputs = predict(model.clip, test.x, batch_size=max(batch_size, 8))

@@ -8,7 +8,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from edge.cli import main
+from edge.cli import COMMANDS, HELP, main
 
 
 def run(*args):
@@ -33,6 +33,38 @@ def test_help_lists_commands_without_importing_tensorflow():
     assert "NO-TF" in out
     for command in ("train", "eval", "quantize", "run", "summary", "data", "quickstart"):
         assert command in out
+
+
+# Runs ``python -m edge.cli COMMAND --help`` in this interpreter, then says whether TensorFlow
+# got imported: what a user typing ``edgekit quantize --help`` waits for.
+HELP_PROBE = """
+import runpy, sys
+sys.argv = ["edgekit"] + sys.argv[1:]
+try:
+    runpy.run_module("edge.cli", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print("EXIT", code, "TENSORFLOW", "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_help_is_tensorflow_free(command):
+    """``edgekit quantize --help`` used to load TensorFlow (seconds, and a host-only install)."""
+    proc = subprocess.run([sys.executable, "-c", HELP_PROBE, command, "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert "EXIT 0 TENSORFLOW False" in proc.stdout, proc.stdout + proc.stderr
+    assert "Usage:" in proc.stdout and command in proc.stdout
+
+
+def test_help_says_what_each_command_does():
+    assert set(HELP) == set(COMMANDS)
+    result = run("--help")
+    assert result.exit_code == 0
+    for name, line in HELP.items():
+        assert 0 < len(line) <= 64, name
+        assert any(row.split() == [name] + line.split() for row in result.output.splitlines()), \
+            (name, result.output)
 
 
 def test_summary_prints_blocks_and_total():

@@ -13,8 +13,10 @@ from quantize.data.clips import ClipLabels, load_clips, parse_clip_name, scan_cl
 def test_parse_clip_name_good_and_bad():
     assert parse_clip_name("freestyle_swimmer2_7.avi") == ("freestyle", "swimmer2", 7)
     assert parse_clip_name("/some/dir/safe_bob_0.MP4") == ("safe", "bob", 0)
+    # the same parser as edgekit enroll (edge.clipnames): .mkv/.mov are clips for both
+    assert parse_clip_name("freestyle_swimmer2_1.mkv") == ("freestyle", "swimmer2", 1)
     for bad in ["freestyle_swimmer2.avi", "freestyle_swimmer2_x.avi", "a_b_c_1.avi",
-                "freestyle_swimmer2_1.mkv", "_swimmer_1.avi"]:
+                "freestyle_swimmer2_1.webm", "_swimmer_1.avi"]:
         with pytest.raises(EdgekitError, match="action"):
             parse_clip_name(bad)
 

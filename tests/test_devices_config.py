@@ -30,6 +30,9 @@ def test_shipped_file_has_the_three_targets_and_documents_every_key():
     assert jetson.identity_file == os.path.expanduser("~/.ssh/id_ed25519")
     assert coral.variant == "edgetpu" and coral.backend == "edgetpu"
     assert coral.make_backend().config == {"device": "usb"}
+    assert not any(devices[n].emulated for n in ("cpu", "jetson", "coral"))
+    for name in ("bookworm-arm64", "bullseye-arm64", "bullseye-arm64-tflite"):  # qemu boards
+        assert devices[name].emulated and "EMULATED" in devices[name].description
     with open(SHIPPED) as handle:
         comments = "\n".join(l for l in handle if l.startswith("#"))
     for key in KEYS:
@@ -58,7 +61,7 @@ def test_defaults_and_derived_values():
     ('[devices.x]\ndelegate = "edgetpu"\n', r"my.toml:2: devices.x.delegate is from the first devices.toml format; use backend = "),
     ('[devices.x]\ntransport = "ssh"\n', r"devices.x.host is missing"),
     ('[devices.x]\nhost = "h"\n', r"my.toml:2: devices.x.host only applies to transport = \"ssh\""),
-    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: none"),
+    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: kernels"),
     ('[devices.x]\nbackend = "edgetpu"\nbackend_options = { device = "firewire" }\n', r"my.toml:3: .*option device = 'firewire' is not allowed; allowed: usb \| pci"),
     ('[devices.x]\nbackend_options = { device = true }\n', r"backend_options .* expected a table of strings and integers"),
     ('[devices.x]\nvariant = "edgetpu"\n', r"my.toml:2: devices.x.variant is from the first devices.toml format; use nothing: the backend says"),
@@ -79,7 +82,8 @@ def test_strict_errors_name_file_line_key_and_what_is_allowed(body, expected):
 
 def test_unknown_device_lists_the_defined_ones():
     devices = load_devices(SHIPPED)
-    with pytest.raises(EdgekitError, match=r"unknown device 'tpu'; .* defines: coral, cpu, jetson"):
+    with pytest.raises(EdgekitError, match=r"unknown device 'tpu'; .* defines: bookworm-arm64, "
+                       r"bullseye-arm64, bullseye-arm64-tflite, coral, cpu, jetson"):
         get_device(devices, "tpu")
 
 
@@ -100,7 +104,9 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "# " + SHIPPED
-    assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral", "jetson-trt"]
+    assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral", "bookworm-arm64",
+                                                 "bullseye-arm64", "bullseye-arm64-tflite",
+                                                 "jetson-trt"]
     assert "ssh nvidia@jetson.local:22" in result.output and "power=tegrastats" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[devices.x]\nthreads = -1\n")

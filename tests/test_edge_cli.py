@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from edge.cli import main
@@ -124,3 +125,42 @@ def test_run_on_a_video_that_breaks_off_midway(edge_model_dir, tmp_path):
     assert len(lines) == read - CLIP_LENGTH + 1
     assert "%d windows" % len(lines) in result.output
     assert json.loads(lines[-1])["frames"] == [read - CLIP_LENGTH, read - 1]
+
+
+def test_run_the_face_model_on_a_video(edge_face_model_dir, edge_face_video, tmp_path):
+    """The face instance through ``edgekit run``: one frame per decision, the JSONL and the
+    console follow its tasks (age: a value; gender, race: a label with its scores)."""
+    from tests.fixtures.edge import FACE_VIDEO_FACES, FACE_VIDEO_HOLD
+    from quantize.data.utkface import GENDERS, RACES
+
+    out = tmp_path / "face.jsonl"
+    video = tmp_path / "face.avi"
+    result = _invoke("run", "--model", edge_face_model_dir, "--source", edge_face_video,
+                     "--jsonl", str(out), "--write", str(video))
+    assert result.exit_code == 0, result.output
+    frames = FACE_VIDEO_FACES * FACE_VIDEO_HOLD
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == frames  # N = 1: a window per frame
+    assert [line["frames"] for line in lines] == [[i, i] for i in range(frames)]
+    for line in lines:
+        tasks = line["tasks"]
+        assert list(tasks) == ["age", "gender", "race"]
+        assert tasks["age"]["kind"] == "regression" and set(tasks["age"]) == {"kind", "value"}
+        assert isinstance(tasks["age"]["value"], float)
+        assert tasks["gender"]["label"] in GENDERS and list(tasks["gender"]["scores"]) == GENDERS
+        assert tasks["race"]["label"] in RACES and list(tasks["race"]["scores"]) == RACES
+        assert tasks["race"]["score"] == max(tasks["race"]["scores"].values())
+        assert line["match"] is None
+    # the video's faces differ, and so do the model's answers
+    assert len({line["tasks"]["age"]["value"] for line in lines}) > 1
+    ages = [line["tasks"]["age"]["value"] for line in lines]
+    assert "%d windows over 1 region(s)" % frames in result.output
+    summary = [l.strip() for l in result.output.splitlines() if l.strip().startswith("age:")]
+    assert len(summary) == 1 and summary[0].endswith("over %d windows" % frames), result.output
+    said = [float(w.strip(",")) for w in summary[0].split()[2:7:2]]  # mean, min, max
+    assert said == pytest.approx([sum(ages) / len(ages), min(ages), max(ages)], abs=0.006)
+    genders = [line["tasks"]["gender"]["label"] for line in lines]
+    assert "gender: " in result.output and all(
+        "%s %d" % (g, genders.count(g)) in result.output for g in set(genders))
+    assert "race: " in result.output
+    assert sum(1 for _ in FrameSource(str(video))) == frames

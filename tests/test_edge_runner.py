@@ -88,7 +88,7 @@ def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_sw
         for task in TASKS:
             np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
     # the windows really differ, so a mis-ordered ring or a wrong window would show above
-    probs = np.stack([r.action_probs for r in results])
+    probs = np.stack([r.tasks["action"].values for r in results])
     assert (probs.max(axis=0) - probs.min(axis=0)).max() > 0.2
 
 
@@ -136,7 +136,7 @@ def test_streaming_matches_float_model_within_quantization_tolerance(edge_model_
     distances = np.array([_distance(r, {k: v[n] for k, v in expected.items()})
                           for n, r in enumerate(results)])
     assert distances[:, 0].mean() < 0.2 and distances[:, 1].mean() < 0.3
-    agree = np.mean([r.action_label == ACTIONS[int(np.argmax(expected["action"][n]))]
+    agree = np.mean([r.tasks["action"].label == ACTIONS[int(np.argmax(expected["action"][n]))]
                      for n, r in enumerate(results)])
     assert agree >= 0.5
 
@@ -218,7 +218,7 @@ def test_rois_each_equal_a_runner_on_the_cropped_video(edge_model_dir, edge_vide
         assert [r.roi for r in mine] == [rois[index]] * len(alone)
         for a, b in zip(mine, alone):
             np.testing.assert_array_equal(a.embedding, b.embedding)
-            assert a.action_label == b.action_label
+            assert a.tasks["action"].label == b.tasks["action"].label
 
 
 def test_roi_outside_frame_is_a_clear_error(edge_model_dir, edge_video):
@@ -268,8 +268,12 @@ def test_result_records_and_timings(edge_model_dir, edge_video):
     data = result.to_dict()
     assert data["frames"] == [0, CLIP_LENGTH - 1]
     assert set(data["tasks"]) == set(TASKS)
-    assert data["tasks"]["action"]["label"] == result.action_label
-    assert abs(sum(result.action_probs) - 1.0) < 0.02
+    action = result.tasks["action"]
+    assert data["tasks"]["action"]["label"] == action.label
+    assert data["tasks"]["action"]["scores"] == {
+        label: pytest.approx(float(v), abs=1e-6) for label, v in zip(ACTIONS, action.values)}
+    assert data["tasks"]["identity_embedding"]["kind"] == "embedding"
+    assert abs(sum(action.values) - 1.0) < 0.02
     assert set(result.timings) == {"preprocess", "frame_model", "head"}
     assert all(v >= 0 for v in result.timings.values())
 

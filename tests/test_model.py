@@ -125,6 +125,7 @@ def test_single_branch_variants_for_the_ablation(branches, present, absent):
     counts = model.parameter_counts()
     assert counts["spatial" if branches == "temporal" else "temporal"] == 0
     config.branches = "both"
-    with pytest.raises(EdgekitError, match="branches must be one of"):
+    with pytest.raises(EdgekitError,
+                       match=r"branches = 'both' is not allowed; allowed: fused \| spatial \| temporal"):
         build_mtdnn(config)
 

@@ -41,7 +41,7 @@ def alert_label(edge_model_dir, pool_video):
     from edge.sources import FrameSource
 
     runner = StreamingRunner(edge_model_dir, rois=[tuple(REGIONS["lane1"])])
-    labels = [r.action_label for i, t, f in FrameSource(pool_video)
+    labels = [r.tasks["action"].label for i, t, f in FrameSource(pool_video)
               for r in runner.process(f, i, t)]
     for a, b in zip(labels, labels[1:]):
         if a == b:
@@ -430,3 +430,126 @@ def test_events_over_tls_and_a_ca_that_does_not_match(mosquitto_factory, start_d
     assert any("TLS handshake failed" in p for p in stats["problems"])  # said at start too
     assert daemon.terminate() == 0
     assert "Traceback" not in daemon.log()
+
+
+# -- the face instance ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def face_ages(edge_face_model_dir, edge_face_video):
+    """The age the tiny face model gives each window of the face video (whole frame), computed
+    with the runner itself: the alert thresholds below are set from it, so nothing is faked."""
+    from edge.runner import StreamingRunner
+    from edge.sources import FrameSource
+
+    runner = StreamingRunner(edge_face_model_dir)
+    return [r.tasks["age"].value for i, t, f in FrameSource(edge_face_video)
+            for r in runner.process(f, i, t)]
+
+
+def test_face_model_serves_label_events_value_events_and_age_alerts(
+        mosquitto, start_daemon, tmp_path, edge_face_model_dir, edge_face_video, face_ages):
+    """``edgekit serve`` with the face model against mosquitto: gender and race label events,
+    age value events, and an age alert in each direction (below the middle of the video's
+    ages: its youngest face held 3 windows; above it: its oldest)."""
+    from quantize.data.utkface import GENDERS, RACES
+
+    middle = (min(face_ages) + max(face_ages)) / 2.0
+    assert min(face_ages) < middle < max(face_ages), face_ages
+    collector = Collector(mosquitto.port, PREFIX + "/#")
+    try:
+        sections = base_config(tmp_path, edge_face_model_dir, edge_face_video, mosquitto.port)
+        del sections["cameras.pool.regions"]  # the whole frame: region "frame"
+        sections["events"] = {"debounce_windows": 1}
+        sections["events.tasks.age"] = {"min_change": (max(face_ages) - min(face_ages)) / 4.0}
+        sections["[[alerts]]"] = [
+            {"name": "young", "task": "age", "below": middle, "consecutive": 2,
+             "cooldown_s": 3600},
+            {"name": "old", "task": "age", "above": middle, "consecutive": 2,
+             "cooldown_s": 3600}]
+        daemon = start_daemon(sections)
+        daemon.wait_stats(lambda s: s["events"]["alert"] >= 2 and s["events"]["gender"] >= 1
+                          and s["events"]["race"] >= 1 and s["events"]["age"] >= 2
+                          and s["sinks"]["mqtt"]["acked"] >= 6)
+        assert set(daemon.stats()["events"]) == {"age", "gender", "race", "alert"}
+        assert daemon.terminate() == 0, daemon.log()
+        written = read_jsonl(tmp_path / "events.jsonl")
+        collector.wait_for(lambda c: len({e["id"] for e in c.events()}) >= len(written), 10)
+    finally:
+        collector.close()
+    assert "events: age: value changes" in daemon.log()
+    received = {e["id"]: e for e in collector.events()}
+    assert set(received) == {e["id"] for e in written}
+    topics = {json.loads(p)["id"]: t for t, p, _ in collector.messages if "/events/" in t}
+    for event in written:
+        assert topics[event["id"]] == "%s/events/pool/frame/%s" % (PREFIX, event["type"])
+    by_type = {}
+    for event in written:
+        by_type.setdefault(event["type"], []).append(event)
+    assert all(e["label"] in GENDERS and set(e["scores"]) == set(GENDERS)
+               for e in by_type["gender"])
+    assert all(e["label"] in RACES for e in by_type["race"])
+    assert by_type["gender"][0]["previous"] is None
+    assert all("label" not in e and isinstance(e["value"], float) for e in by_type["age"])
+    alerts = {e["rule"]: e for e in by_type["alert"]}
+    assert set(alerts) == {"young", "old"} and len(by_type["alert"]) == 2  # cooldown 3600 s
+    assert alerts["young"]["value"] < middle == alerts["young"]["below"]
+    assert alerts["old"]["value"] > middle == alerts["old"]["above"]
+    assert all(a["task"] == "age" and a["windows"] >= 2 for a in alerts.values())
+
+
+def test_face_example_config_checks_against_a_face_model(tmp_path, edge_face_model_dir):
+    """examples/serve-face.toml, pointed at a real face model directory, passes --check-config;
+    a swimmer's rule on it is refused with the model's tasks named."""
+    with open(os.path.join(ROOT, "examples", "serve-face.toml")) as handle:
+        text = handle.read()
+    text = text.replace('dir = "/opt/edgekit/models/face"', "dir = %s"
+                        % json.dumps(edge_face_model_dir))
+    good = tmp_path / "face.toml"
+    good.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "serve", "--config", str(good),
+                           "--check-config"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "OK: 1 camera(s), 1 region(s), 1 alert rule(s)" in proc.stdout
+    assert "events: age: value changes > 5" in proc.stdout
+    assert "gender: label changes" in proc.stdout and "race: label changes" in proc.stdout
+    bad = tmp_path / "swim-rule.toml"
+    bad.write_text(text + '\n[[alerts]]\nname = "drowning"\nlabel = "drowning"\n')
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "serve", "--config", str(bad),
+                           "--check-config"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("edgekit: error: ")
+    assert "alerts[1].task: required key missing (the model's tasks: age (regression), " \
+           "gender (classification), race (classification))" in proc.stderr
+
+
+def test_swim_example_and_an_old_style_config_check_against_the_swim_model(tmp_path,
+                                                                            edge_model_dir):
+    """examples/serve.toml passes --check-config against a real swimmer model directory, and so
+    does a config in the old spelling (events action/identity switches, a rule without task),
+    with a note giving the new spelling."""
+    with open(os.path.join(ROOT, "examples", "serve.toml")) as handle:
+        text = handle.read().replace('dir = "/opt/edgekit/models/swim"',
+                                     "dir = %s" % json.dumps(edge_model_dir))
+    example = tmp_path / "serve.toml"
+    example.write_text(text)
+    old = tmp_path / "old.toml"
+    old.write_text("[model]\ndir = %s\n[events]\ndebounce_windows = 2\nmin_score = 0.0\n"
+                   "action = true\nidentity = false\n[[alerts]]\nname = \"drowning\"\n"
+                   "label = \"drowning\"\nmin_score = 0.8\n[cameras.pool]\nsource = \"0\"\n"
+                   "[outputs.jsonl]\npath = \"events.jsonl\"\n" % json.dumps(edge_model_dir))
+    outputs = []
+    for path in (example, old):
+        proc = subprocess.run([sys.executable, "-m", "edge.cli", "serve", "--config", str(path),
+                               "--check-config"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    assert "events: action: label changes (debounce 2), identity: label changes" in outputs[0]
+    assert "note" not in outputs[0]
+    assert "events: action: label changes (debounce 2)" in outputs[1]
+    assert "identity: label changes" not in outputs[1]
+    assert "note: events.identity is the old spelling of [events.tasks.identity] enabled = " \
+           "false" in outputs[1]
+    assert "note: alerts[0] has no task; it watches 'action'" in outputs[1]

@@ -125,8 +125,13 @@ def test_model_target_from_the_repos_devices_toml(tmp_path):
     cfg = parse_config(minimal(model={"dir": "/models/swim", "target": "cpu",
                                       "devices_file": devices_file}))
     model = resolve_target(cfg.model)
-    assert model["device"] == "cpu" and model["delegate"] is None
+    assert model["backend"].key == "litert" and model["backend"].identity() == \
+        cpu.make_backend().identity()
     assert model["threads"] == (cpu.threads or 1)
+    plain = resolve_target(parse_config(minimal(model={"dir": "/m", "device": "edgetpu:usb"})).model)
+    assert plain["backend"].describe() == "edgetpu device=usb"
+    with pytest.raises(EdgekitError, match="model.device: unknown device 'tpu'"):
+        resolve_target(parse_config(minimal(model={"dir": "/m", "device": "tpu"})).model)
 
     with pytest.raises(EdgekitError) as info:
         resolve_target(parse_config(minimal(model={"dir": "/m", "target": "nope"})).model)
@@ -446,22 +451,38 @@ def test_watchdog_restarts_a_stalled_stream(tmp_path):
         capture.join(10)
 
 
-# -- events --------------------------------------------------------------------------------------
+# -- events (the swimmer's tasks; the generic rules are in test_serve_tasks.py) -----------------
 
 def window(i, action, score=0.9, identity="ana"):
     values = np.full(4, (1.0 - score) / 3, np.float32)
     values[ACTIONS.index(action)] = score
     ident = np.array([0.7, 0.1, 0.1, 0.1], np.float32)
-    tasks = {"action": TaskOutput("action", "classification", values, action, score),
-             "identity": TaskOutput("identity", "classification", ident, identity, 0.7)}
+    tasks = {"action": TaskOutput("action", "classification", values, action, score,
+                                  labels=ACTIONS),
+             "identity": TaskOutput("identity", "classification", ident, identity, 0.7,
+                                    labels=IDENTITIES)}
     return WindowResult(0, (0, 0, 32, 32), i, i + 7, i / 15.0, (i + 7) / 15.0, tasks)
 
 
-def region(events_cfg=None, rules=(), clock=None):
-    cfg = {"debounce_windows": 2, "min_score": 0.5, "action": True, "identity": True}
-    cfg.update(events_cfg or {})
-    labels = {"action": ACTIONS, "identity": ["ana", "ben", "cleo", "dev"]}
-    return RegionEvents("pool", "lane1", EventFactory("run1"), cfg, rules, labels,
+IDENTITIES = ["ana", "ben", "cleo", "dev"]
+
+
+def swim_manifest():
+    from edge.manifest import InputSpec, Manifest, TaskSpec
+
+    tasks = [TaskSpec("action", "classification", ACTIONS, "action"),
+             TaskSpec("identity", "classification", IDENTITIES, "identity"),
+             TaskSpec("identity_embedding", "embedding", [], "identity_embedding")]
+    return Manifest("swim", "tiny", "ptq", "", InputSpec(32, 32), 8, 1, [4, 4, 16], tasks, {})
+
+
+def region(events=None, rules=(), clock=None):
+    """A region's events for a swimmer model, from an [events] table as a config gives it."""
+    from edge.serve.model_check import event_policies
+
+    raw = minimal(events=dict({"debounce_windows": 2, "min_score": 0.5}, **(events or {})))
+    policies = event_policies(parse_config(raw).events, swim_manifest(), False)
+    return RegionEvents("pool", "lane1", EventFactory("run1"), policies, rules,
                         clock=clock or time.monotonic)
 
 
@@ -473,20 +494,21 @@ def run(events, sequence):
 
 
 def test_action_events_are_debounced():
-    events = region({"identity": False})
+    events = region({"identity": False})  # the old spelling still works
     out = run(events, [("freestyle", 0.9), ("freestyle", 0.9), ("drowning", 0.9),
                        ("freestyle", 0.9), ("drowning", 0.9), ("drowning", 0.9),
                        ("drowning", 0.4), ("safe", 0.3)])
-    assert [(e["label"], e["previous"]) for e in out] == [("freestyle", None),
-                                                          ("drowning", "freestyle")]
+    assert [(e["type"], e["label"], e["previous"]) for e in out] == [
+        ("action", "freestyle", None), ("action", "drowning", "freestyle")]
     event = out[1]
     assert event["frames"] == [5, 12] and event["camera"] == "pool" and event["id"] == "run1-2"
     assert event["scores"]["drowning"] == pytest.approx(0.9)
     assert event["time"].endswith("Z") and event["frame_time"] == 1005.0
+    assert "source" not in event  # action has no embedding
 
 
 def test_identity_events_follow_the_classifier():
-    events = region({"action": False, "debounce_windows": 1})
+    events = region({"tasks": {"action": {"enabled": False}}, "debounce_windows": 1})
     out = []
     events.on_window(window(0, "safe", identity="ana"), 0.0, out)
     events.on_window(window(1, "safe", identity="ana"), 0.0, out)
@@ -497,7 +519,7 @@ def test_identity_events_follow_the_classifier():
 
 def test_alert_needs_consecutive_windows_and_respects_cooldown():
     rule = AlertRule({"name": "drown", "task": "action", "label": "drowning", "min_score": 0.8,
-                      "consecutive": 3, "cooldown_s": 60.0})
+                      "consecutive": 3, "cooldown_s": 60.0}, "classification")
     now = [0.0]
     events = region({"action": False, "identity": False}, [rule], clock=lambda: now[0])
     seq = [("drowning", 0.9), ("drowning", 0.9), ("drowning", 0.7),  # broken by a low score

@@ -20,8 +20,10 @@ from edge.errors import EdgekitError
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default=None, help="Override daemon.log_level.")
 def serve_command(config_path, check_config, log_level):
-    """Run the on-camera daemon: cameras in, action/identity/alert events out."""
-    from edge.serve.config import load_config, model_problems, resolve_target
+    """Run the on-camera daemon: cameras in, one event type per model task plus alerts out."""
+    from edge.serve.config import load_config, resolve_target
+    from edge.serve.model_check import (describe_policies, event_policies, legacy_notes,
+                                        model_problems)
 
     cfg = load_config(config_path)
     if check_config:
@@ -29,17 +31,25 @@ def serve_command(config_path, check_config, log_level):
         from edge.manifest import Manifest
         manifest = Manifest.load(cfg.model["dir"])
         problems = model_problems(cfg, manifest)
+        try:
+            manifest.model_file("frame", cfg.model["backend"].variant)
+        except EdgekitError as exc:
+            problems.append("model: backend %s: %s" % (cfg.model["backend"].key, exc))
         if problems:
             raise EdgekitError("%s: the config does not match the model directory:\n  %s"
                                % (config_path, "\n  ".join(problems)))
         regions = sum(max(1, len(c.get("regions") or {})) for c in cfg.cameras.values()
                       if c["enabled"])
         outputs = [name for name, value in (("jsonl", cfg.jsonl), ("mqtt", cfg.mqtt)) if value]
+        policies = event_policies(cfg.events, manifest, bool(cfg.model.get("gallery")))
         click.echo("%s: OK: %d camera(s), %d region(s), %d alert rule(s), outputs: %s, model %s "
-                   "(T=%d) on %s" % (config_path,
-                                     sum(1 for c in cfg.cameras.values() if c["enabled"]),
-                                     regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
-                                     manifest.clip_length, _target(cfg.model)))
+                   "(T=%d) on %s; events: %s"
+                   % (config_path, sum(1 for c in cfg.cameras.values() if c["enabled"]),
+                      regions, len(cfg.alerts), ", ".join(outputs), manifest.name,
+                      manifest.clip_length, _target(cfg.model),
+                      describe_policies(policies, manifest)))
+        for note in legacy_notes(cfg):
+            click.echo("  note: %s" % note)
         return
     level = (log_level or cfg.daemon["log_level"]).upper()
     logging.basicConfig(level=getattr(logging, level),
@@ -51,6 +61,4 @@ def serve_command(config_path, check_config, log_level):
 
 def _target(model):
     where = "target %s: " % model["target"] if model.get("target") else ""
-    return "%sdevice %s, %d thread(s)%s" % (where, model["device"], model["threads"],
-                                          ", delegate %s" % model["delegate"]
-                                          if model.get("delegate") else "")
+    return "%sbackend %s, %d thread(s)" % (where, model["backend"].describe(), model["threads"])

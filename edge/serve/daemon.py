@@ -20,9 +20,11 @@ import time
 
 from edge.errors import EdgekitError
 from edge.serve.capture import CaptureThread, FrameQueue
-from edge.serve.config import model_problems, resolve_target
+from edge.serve.config import resolve_target
 from edge.serve.dispatch import Dispatcher
-from edge.serve.events import AlertRule, EventFactory, RegionEvents
+from edge.serve.events import AlertRule, EventFactory, RegionEvents, event_types
+from edge.serve.model_check import (describe_policies, event_policies, legacy_notes,
+                                    model_problems, rule_task)
 from edge.serve.worker import Worker
 
 log = logging.getLogger("edgekit.serve")
@@ -93,8 +95,14 @@ class Daemon(object):
         if model.get("gallery"):
             from edge.gallery import Gallery
             gallery = Gallery.load(model["gallery"])
-        labels = {t.name: list(t.labels) for t in manifest.tasks}
-        rules = [AlertRule(r) for r in cfg.alerts]
+        policies = event_policies(cfg.events, manifest, gallery is not None)
+        kinds = {t.name: t.kind for t in manifest.tasks}
+        rules = [AlertRule(r, kinds[rule_task(r)], rule_task(r)) for r in cfg.alerts]
+        self.factory.declare(event_types(policies))
+        log.info("events: %s; %d alert rule(s)", describe_policies(policies, manifest),
+                 len(rules))
+        for note in legacy_notes(cfg):
+            log.warning("config: %s", note)
 
         for name, camera_cfg in cfg.cameras.items():
             if not camera_cfg["enabled"]:
@@ -102,12 +110,12 @@ class Daemon(object):
             regions = camera_cfg.get("regions") or {}
             region_names = list(regions) or [WHOLE_FRAME]
             runner = StreamingRunner(
-                model["dir"], device=model["device"], threads=model["threads"],
+                model["dir"], device=model["backend"], threads=model["threads"],
                 stride=model.get("stride"), rois=list(regions.values()) or None,
                 gallery=gallery, unknown_threshold=model.get("unknown_threshold"),
                 gap_policy=model["gap_policy"], max_skip=model["max_skip"],
-                max_gap_s=model.get("max_gap_s"), delegate=model.get("delegate"))
-            region_events = [RegionEvents(name, region, self.factory, cfg.events, rules, labels)
+                max_gap_s=model.get("max_gap_s"))
+            region_events = [RegionEvents(name, region, self.factory, policies, rules)
                              for region in region_names]
             self.cameras.append(Camera(name, camera_cfg, runner, region_names, region_events,
                                        self.dispatcher))
@@ -254,3 +262,4 @@ class Daemon(object):
                 sinks[sink.name] = {"ok": True}
         return ok, {"status": "ok" if ok else "degraded", "cameras": cameras, "sinks": sinks,
                     "problems": list(self.problems)}
+

@@ -26,8 +26,8 @@ import logging
 import os
 import threading
 
+from edge.atomic import write_text
 from edge.errors import EdgekitError
-from edge.manifest import atomic_write_text
 
 log = logging.getLogger("edgekit.serve.spool")
 
@@ -230,7 +230,7 @@ class Spool(object):
                     os.close(fd)
             if acked == self._persisted_acked:
                 return
-            atomic_write_text(self._acked_path(), "%d\n" % acked)
+            write_text(self._acked_path(), "%d\n" % acked)
             self._persisted_acked = acked
             doomed = []
             with self._lock:

@@ -57,7 +57,8 @@ def pareto_plot(data, path):
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=area, alpha=0.55,
                    color=colour, edgecolors="black", linewidths=0.6)
         ax.scatter([], [], s=50, alpha=0.55, color=colour, edgecolors="black", linewidths=0.6,
-                   label=target)  # a small legend marker, whatever the sizes
+                   label=target + (" (emulated)" if mine[0].get("emulated") else ""))
+        # (the marker above is a small legend entry, whatever the sizes)
         for r, (x, y) in zip(mine, points):
             kb = ((r.get("deployed") or {}).get("raw_bytes") or 0) / 1024.0
             ax.annotate("%s (%.0f KB)" % (r["artifact"], kb), (x, y), textcoords="offset points",

@@ -106,7 +106,8 @@ def tasks_of(records):
 
 
 CSV_FIELDS = [
-    ("target", ("target",)), ("artifact", ("artifact",)), ("method", ("method",)),
+    ("target", ("target",)), ("emulated", ("emulated",)),
+    ("artifact", ("artifact",)), ("method", ("method",)),
     ("backbone", ("backbone",)), ("frame_role", ("frame_role",)),
     ("params_total", ("params", "blocks", "total")),
     ("deployed_raw_bytes", ("deployed", "raw_bytes")),
@@ -190,7 +191,8 @@ def markdown_table(data):
         paced = r.get("paced") or {}
         dropped = "-" if not paced else "%d/%d @%g" % (paced["frames_dropped"],
                                                       paced["frames_offered"], paced["fps"])
-        cells = [r["target"], r["artifact"], r.get("method", "-"),
+        cells = [r["target"] + (" (emulated)" if r.get("emulated") else ""),
+                 r["artifact"], r.get("method", "-"),
                  _fmt(_get(r, "deployed", "raw_bytes") and
                       _get(r, "deployed", "raw_bytes") / 1024.0, "%.1f"),
                  _fmt(_get(r, "deployed", "gzip_bytes") and

@@ -95,7 +95,7 @@ def delegate_name(device):
 
 def device_config(device):
     keys = ("name", "description", "transport", "host", "user", "port", "python", "threads",
-            "delegate", "delegate_path", "edgetpu_device", "variant", "power", "source")
+            "delegate", "delegate_path", "edgetpu_device", "variant", "power", "source", "emulated")
     return {k: getattr(device, k) for k in keys}
 
 
@@ -249,7 +249,8 @@ def assemble(device, artifact, roles, result, evaluation):
         accuracy = evalsets.score_outputs(found, result["eval_outputs"])
         eval_info = {"source": found.source, "clips": len(found.names)}
     return {
-        "target": device.name, "artifact": artifact.name, "model_dir": artifact.path,
+        "target": device.name, "emulated": device.emulated,
+        "artifact": artifact.name, "model_dir": artifact.path,
         "name": manifest.name, "backbone": manifest.backbone, "method": manifest.method,
         "sparsity": manifest.sparsity, "clip_length": manifest.clip_length,
         "input": [manifest.input.height, manifest.input.width],

@@ -1,25 +1,25 @@
-"""Labelled swimmer clips on disk: ``<action>_<identity>_<n>.<avi|mp4>`` plus ``labels.json``.
+"""Labelled swimmer clips on disk: ``<action>_<identity>_<n>.<suffix>`` plus ``labels.json``.
 
 ``labels.json`` (``{"actions": [...], "identities": [...]}``) fixes the class order, so indices
 mean the same thing in training, conversion and on the camera. Scanning and loading never abort on
 one bad file: malformed names, unknown classes, short or corrupt videos are collected in
 ``skipped`` with a reason and the caller decides how loudly to report them. Nothing here prints.
+File names are parsed by :mod:`edge.clipnames`, shared with ``edgekit enroll``.
 """
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import List, Tuple
 
 import numpy as np
 
+from edge.atomic import write_json
+from edge.clipnames import PATTERN, VIDEO_SUFFIXES, parse_clip_name, scan_clip_names  # noqa: F401
 from edge.errors import EdgekitError
 from edge.video import read_clip
 
 LABELS_FILE = "labels.json"
-VIDEO_SUFFIXES = (".avi", ".mp4")
-_NAME_RE = re.compile(r"^([^_]+)_([^_]+)_(\d+)\.(avi|mp4)$", re.IGNORECASE)
 
 
 @dataclass
@@ -55,13 +55,8 @@ class ClipLabels:
         for key, names in (("actions", self.actions), ("identities", self.identities)):
             _check_names(names, key, os.path.join(folder, LABELS_FILE))
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, LABELS_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"actions": list(self.actions), "identities": list(self.identities)},
-                      handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
+        write_json(os.path.join(folder, LABELS_FILE),
+                   {"actions": list(self.actions), "identities": list(self.identities)})
 
 
 def _check_names(names, key, path):
@@ -79,16 +74,6 @@ def _check_names(names, key, path):
     if duplicates:
         raise EdgekitError("%s: \"%s\" lists %s more than once" % (path, key, ", ".join(duplicates)))
     return list(names)
-
-
-def parse_clip_name(filename):
-    """``freestyle_swimmer2_7.avi`` -> ("freestyle", "swimmer2", 7); raise EdgekitError otherwise."""
-    base = os.path.basename(os.fspath(filename))
-    match = _NAME_RE.match(base)
-    if not match:
-        raise EdgekitError("clip file name %r is not <action>_<identity>_<n>.avi|mp4 "
-                           "(e.g. freestyle_swimmer1_0.avi)" % base)
-    return match.group(1), match.group(2), int(match.group(3))
 
 
 @dataclass
@@ -123,16 +108,9 @@ def scan_clip_folder(folder):
     labels = ClipLabels.load(folder)
     action_ix = {name: i for i, name in enumerate(labels.actions)}
     identity_ix = {name: i for i, name in enumerate(labels.identities)}
-    index = ClipIndex(labels=labels)
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if name.startswith(".") or name == LABELS_FILE or not os.path.isfile(path):
-            continue
-        try:
-            action, identity, _ = parse_clip_name(name)
-        except EdgekitError as exc:
-            index.skipped.append((path, str(exc)))
-            continue
+    clips, skipped = scan_clip_names(folder, ignore=(LABELS_FILE,))
+    index = ClipIndex(labels=labels, skipped=skipped)
+    for path, (action, identity, _) in clips:
         if action not in action_ix:
             index.skipped.append((path, "action %r is not in labels.json actions %s"
                                   % (action, labels.actions)))
@@ -143,9 +121,9 @@ def scan_clip_folder(folder):
             index.items.append(ClipItem(path, action_ix[action], identity_ix[identity]))
     if not index.items:
         raise EdgekitError("no usable clips in %s (%d files skipped%s); expected files named "
-                           "<action>_<identity>_<n>.avi|mp4 with classes from labels.json"
+                           "%s with classes from labels.json"
                            % (folder, len(index.skipped),
-                              (", e.g. " + index.skipped[0][1]) if index.skipped else ""))
+                              (", e.g. " + index.skipped[0][1]) if index.skipped else "", PATTERN))
     return index
 
 

@@ -18,15 +18,16 @@ seeded by ``seed`` drives every random draw, so the same seed gives the same fra
 """
 
 import datetime
-import json
 import os
 
 import cv2
 import numpy as np
 
+from edge.atomic import write_bytes, write_json
+from edge.clipnames import format_clip_name, parse_clip_name
 from edge.errors import EdgekitError
 from edge.video import FOURCC_BY_SUFFIX, write_video
-from quantize.data.clips import ClipLabels, LABELS_FILE, parse_clip_name
+from quantize.data.clips import ClipLabels, LABELS_FILE
 from quantize.data.utkface import GENDERS, RACES, parse_utkface_name
 
 ACTIONS = ["breaststroke", "drowning", "freestyle", "safe"]
@@ -233,11 +234,7 @@ def _prepare_out_dir(out_dir, is_ours, overwrite):
 
 
 def _write_marker(out_dir, summary):
-    path = os.path.join(out_dir, MARKER_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
-    os.replace(tmp, path)
+    write_json(os.path.join(out_dir, MARKER_FILE), summary)
 
 
 def _is_clip_file(name):
@@ -273,7 +270,8 @@ def synthesize_swimmers(out_dir, clips_per_pair=6, frames=15, size=(100, 100), s
             look = swimmer_look(k)
             for n in range(int(clips_per_pair)):
                 clip = render_swim_clip(rng, action, look, int(frames), height, width)
-                write_video(os.path.join(out_dir, "%s_%s_%d.%s" % (action, identity, n, fmt)), clip)
+                name = format_clip_name(action, identity, n, "." + fmt)
+                write_video(os.path.join(out_dir, name), clip)
                 count += 1
     ClipLabels(actions=list(ACTIONS), identities=names).save(out_dir)
     summary = {"kind": "swim", "out_dir": out_dir, "clips": count, "frames": int(frames),
@@ -372,10 +370,7 @@ def synthesize_faces(out_dir, count=64, size=(64, 64), seed=0, overwrite=False):
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])
         if not ok:  # pragma: no cover - OpenCV without JPEG support
             raise EdgekitError("OpenCV cannot encode JPEG here; install opencv-python-headless")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data.tobytes())
-        os.replace(tmp, path)
+        write_bytes(path, data.tobytes())
         ages.append(age)
         genders[gender] += 1
         races[race] += 1

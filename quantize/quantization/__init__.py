@@ -4,5 +4,6 @@ One concept per module: ``configs`` (tfmot QuantizeConfigs for layers the defaul
 rejects), ``qat`` (quantization-aware fine-tuning), ``prune`` (magnitude pruning + pruning-
 preserving QAT), ``convert`` (TFLite conversion, fixed-batch signatures), ``gate`` (the
 int8-only gate and op lists), ``layer_error`` (per-layer float vs int8 error), ``edgetpu``
-(Coral compatibility), ``artifacts`` (manifest, report) and ``cli`` (the command).
+(Coral compatibility), ``artifacts`` (manifest, report), ``methods`` (the method names, no
+TensorFlow) and ``cli`` (the command).
 """

@@ -11,13 +11,11 @@ import contextlib
 import datetime
 import gzip
 import os
-import shutil
-import tempfile
 
+from edge.atomic import atomic_dir, write_json, write_text
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, InputSpec, Manifest, TaskSpec
 from edge.tflite_inspect import describe_model
-from quantize.fsutil import write_json, write_text
 
 
 def check_out_dir(out):
@@ -31,25 +29,9 @@ def check_out_dir(out):
 @contextlib.contextmanager
 def staging_dir(out):
     """Yield a temp directory beside ``out``; on success it replaces ``out`` in one rename."""
-    out = os.path.abspath(out)
     check_out_dir(out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
-    try:
+    with atomic_dir(out) as tmp:
         yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a model directory is meant to be shared
-        old = None
-        if os.path.isdir(out):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".old-", dir=parent)
-            os.rmdir(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_model(directory, name, blob):

@@ -2,7 +2,7 @@
 
 import click
 
-from quantize.quantization.convert import METHODS
+from quantize.quantization.methods import METHODS
 
 
 @click.command("quantize")

@@ -14,11 +14,8 @@ so every integer artifact also goes through :func:`quantize.quantization.gate.ch
 import numpy as np
 
 from quantize.quantization import gate
+from quantize.quantization.methods import FLOAT_METHODS, INTEGER_METHODS, METHODS  # noqa: F401
 from quantize.tf_compat import tf
-
-INTEGER_METHODS = ("ptq", "qat", "prune-qat")
-FLOAT_METHODS = ("fp32", "fp16", "dynamic")
-METHODS = FLOAT_METHODS + INTEGER_METHODS
 
 
 def concrete_function(model, shape, input_name, output_name=None):

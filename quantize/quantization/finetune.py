@@ -10,8 +10,8 @@ training; ``state.json`` says how many epochs of which phase are done.
 import json
 import os
 
+from edge.atomic import write_json
 from edge.errors import EdgekitError
-from quantize.fsutil import write_json
 from quantize.tf_compat import keras, tf
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from edge.errors import EdgekitError
 from quantize.quantization import convert as conv
-from quantize.quantization.convert import INTEGER_METHODS, METHODS
+from quantize.quantization.methods import INTEGER_METHODS, METHODS
 
 SMALL_CALIBRATION = 100
 # Fine-tuning epochs without --epochs. prune-qat needs more: its sparsity ramps over two thirds
