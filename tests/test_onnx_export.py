@@ -115,3 +115,38 @@ def test_a_float_model_dir_has_no_int8_to_export(edge_model_dir, tmp_path):
         "edgekit: error: model %s was quantized with --method fp32 (float activations): it has "
         "no int8 scales for --precision int8; use --precision fp32, or export a ptq/qat model "
         "directory" % directory)
+
+
+def test_a_qat_model_dir_exports_with_its_qat_scales(quantized, tmp_path):
+    """The QAT directory (the one the QAT tests share) exports too: the int8 graph carries
+    frame.tflite's QAT output scale and runs like it on ONNX Runtime (measured: max 0 int8 steps
+    over 8 frames of moving patterns; tolerance 1)."""
+    from edge.interpreter import make_interpreter
+    from edge.session import ModelSession
+    from tests.fixtures.edge import make_frames
+
+    qat_dir, _ = quantized("qat", interrupted=True)
+    directory = str(tmp_path / "qat")
+    shutil.copytree(qat_dir, directory)
+    proc = export_cli(directory, "--precision", "int8")
+    assert proc.returncode == 0, proc.stderr
+    manifest = Manifest.load(directory)
+    assert sorted(manifest.variants) == ["onnx"] and manifest.method == "qat"
+    assert manifest.model_file("frame", "onnx").outputs == manifest.model_file("frame").outputs
+    session = ModelSession(directory)
+    pre = session.new_preprocessor("BGR")
+    lite = make_interpreter(os.path.join(directory, "frame.tflite"))
+    ort = make_interpreter(os.path.join(directory, "frame.onnx"), device="onnxruntime")
+    worst = 0
+    for frame in make_frames(8, size=(48, 64), seed=3):
+        pixels = np.empty(tuple(session.frame_in_spec.shape[1:]), np.uint8)
+        pre(frame, pixels)
+        outputs = []
+        for interpreter in (lite, ort):
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
+            interpreter.invoke()
+            outputs.append(interpreter.get_tensor(
+                interpreter.get_output_details()[0]["index"]).astype(int))
+        worst = max(worst, int(np.abs(outputs[0] - outputs[1]).max()))
+    print("qat int8 ORT vs TFLite: max %d steps" % worst)
+    assert worst <= 1
