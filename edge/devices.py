@@ -157,7 +157,7 @@ class Device:
     @property
     def variant(self):
         """Which model files of a model directory the target runs (see edge.manifest)."""
-        return backends.backend_class(self.backend).variant
+        return self.make_backend().variant
 
     def summary(self):
         where = "local" if not self.is_remote else "ssh %s%s" % (

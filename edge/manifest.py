@@ -53,6 +53,9 @@ METHODS = ("fp32", "fp16", "dynamic", "ptq", "qat", "prune-qat")
 TASK_KINDS = ("classification", "regression", "embedding")
 MODEL_ROLES = ("frame", "head", "clip")
 VARIANT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# How each backend variant is made (what a missing-variant error tells the user to run).
+VARIANT_BUILDERS = dict({"edgetpu": "edgekit quantize --target coral"}, **dict.fromkeys(
+    ("onnx", "onnx_fp32", "onnx_trt_int8"), "edgekit export --model DIR"))
 REQUIRED_MODEL_ROLES = ("frame", "head")
 COLOUR_ORDERS = ("RGB", "BGR")
 DTYPES = ("uint8", "int8", "int16", "int32", "int64", "float16", "float32", "bool")
@@ -192,10 +195,10 @@ class Manifest:
         elif variant in self.variants:
             models, what = self.variants[variant], "%s model" % variant
         else:
-            raise EdgekitError("model %s has no %s variant (it has: %s); build it with edgekit "
-                               "quantize%s" % (self.name, variant, ", ".join(
+            raise EdgekitError("model %s has no %s variant (it has: %s); build it with %s"
+                               % (self.name, variant, ", ".join(
                                    [DEFAULT_VARIANT] + sorted(self.variants)),
-                                   " --target coral" if variant == "edgetpu" else ""))
+                                   VARIANT_BUILDERS.get(variant, "edgekit quantize")))
         if role not in models:
             raise EdgekitError("manifest %s lists no %s %s (it has %s); re-run edgekit quantize"
                                % (self.name, role, what, ", ".join(sorted(models))))

@@ -143,7 +143,8 @@ class _Annotator(object):
 @click.option("--write", "write", type=click.Path(), default=None,
               help="Write the video with boxes and labels drawn on it (.mp4 or .avi).")
 @click.option("--device", default="cpu", show_default=True,
-              help="cpu, gpu, edgetpu, edgetpu:usb, edgetpu:pci or edgetpu:N.")
+              help="cpu, gpu, edgetpu, edgetpu:usb, edgetpu:pci, edgetpu:N, onnxruntime[:fp32], "
+                   "tensorrt[:int8] (the ONNX ones need edgekit export).")
 @click.option("--delegate", default=None, help="Path of an external delegate library.")
 @click.option("--threads", type=int, default=None, help="CPU threads for the interpreter.")
 @click.option("--gallery", type=click.Path(), default=None,

@@ -22,7 +22,8 @@ so the head's variables are reset before every window anyway (~1 us; nothing for
 
 The frame model runs on the session's backend (in the backend's manifest variant: the compiled
 Edge TPU model on a Coral); the head always runs on LiteRT's CPU kernels, because its LSTM and
-attention do not map to accelerators such as the Edge TPU, and it is small.
+attention do not map to accelerators such as the Edge TPU, and it is small (XNNPACK, except on
+runtimes whose XNNPACK computes it wrongly: :func:`edge.backends.litert.head_kernels`).
 """
 
 import os
@@ -33,6 +34,7 @@ import weakref
 import numpy as np
 
 from edge import backends
+from edge.backends.litert import head_kernels
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, Manifest
 from edge.preprocess import Preprocessor
@@ -68,7 +70,7 @@ class ModelSession(object):
         head_file = self.manifest.model_file("head")
         self.frame_interpreter = self.backend.load(
             os.path.join(self.model_dir, frame_file.file), threads=threads)
-        self.head_interpreter = backends.create("cpu").load(
+        self.head_interpreter = backends.create("cpu", kernels=head_kernels()).load(
             os.path.join(self.model_dir, head_file.file), threads=threads)
         _check_model(self.frame_interpreter, frame_file)
         _check_model(self.head_interpreter, head_file)

@@ -9,5 +9,5 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 pytest_plugins = ["tests.fixtures.data", "tests.fixtures.runs", "tests.fixtures.mosquitto",
                   "tests.fixtures.bench", "tests.fixtures.edge", "tests.fixtures.quantize",
-                  "tests.fixtures.sshd", "tests.fixtures.board", "tests.fixtures.face",
-                  "tests.fixtures.foreign"]
+                  "tests.fixtures.sshd", "tests.fixtures.board", "tests.fixtures.onnx",
+                  "tests.fixtures.face", "tests.fixtures.foreign"]

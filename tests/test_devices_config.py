@@ -61,7 +61,7 @@ def test_defaults_and_derived_values():
     ('[devices.x]\ndelegate = "edgetpu"\n', r"my.toml:2: devices.x.delegate is from the first devices.toml format; use backend = "),
     ('[devices.x]\ntransport = "ssh"\n', r"devices.x.host is missing"),
     ('[devices.x]\nhost = "h"\n', r"my.toml:2: devices.x.host only applies to transport = \"ssh\""),
-    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: none"),
+    ('[devices.x]\nbackend_options = { device = "usb" }\n', r"my.toml:2: devices.x.backend_options is not usable: backend litert has no option device; its options: kernels"),
     ('[devices.x]\nbackend = "edgetpu"\nbackend_options = { device = "firewire" }\n', r"my.toml:3: .*option device = 'firewire' is not allowed; allowed: usb \| pci"),
     ('[devices.x]\nbackend_options = { device = true }\n', r"backend_options .* expected a table of strings and integers"),
     ('[devices.x]\nvariant = "edgetpu"\n', r"my.toml:2: devices.x.variant is from the first devices.toml format; use nothing: the backend says"),
@@ -105,7 +105,8 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
     lines = result.output.splitlines()
     assert lines[0] == "# " + SHIPPED
     assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral", "bookworm-arm64",
-                                                 "bullseye-arm64", "bullseye-arm64-tflite"]
+                                                 "bullseye-arm64", "bullseye-arm64-tflite",
+                                                 "jetson-trt"]
     assert "ssh nvidia@jetson.local:22" in result.output and "power=tegrastats" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[devices.x]\nthreads = -1\n")

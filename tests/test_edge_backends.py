@@ -12,7 +12,8 @@ from edge.interpreter import make_interpreter
 
 
 def test_every_module_is_a_backend_found_by_name():
-    assert backends.backend_keys() == ["delegate", "edgetpu", "litert", "litert_gpu"]
+    assert backends.backend_keys() == ["delegate", "edgetpu", "litert", "litert_gpu",
+                                      "onnxruntime", "tensorrt"]
     for key in backends.backend_keys():
         cls = backends.backend_class(key)
         assert cls.key == key and cls.summary
@@ -25,13 +26,16 @@ def test_options_are_checked_by_the_backend():
     assert backends.create("edgetpu:usb").describe() == "edgetpu device=usb"
     assert backends.create("coral", device="pci:1").config == {"device": "pci:1"}
     with pytest.raises(EdgekitError, match="backend litert has no option device; its options: "
-                                           "none"):
+                                           "kernels"):
         backends.create("cpu", device="usb")
     with pytest.raises(EdgekitError, match=r"option device = 'firewire' is not allowed; allowed: "
                                            r"usb \| pci"):
         backends.create("edgetpu", device="firewire")
-    with pytest.raises(EdgekitError, match="device litert takes no ':x'"):
+    with pytest.raises(EdgekitError, match="device cpu:x is unknown; use cpu, cpu:xnnpack or "
+                                           "cpu:builtin"):
         backends.create("cpu:x")
+    with pytest.raises(EdgekitError, match="device litert_gpu takes no ':builtin'"):
+        backends.create("litert_gpu:builtin")
     # the older delegate= spelling: a library for cpu selects the delegate backend
     assert backends.create("cpu", delegate="/opt/libx.so").describe() == \
         "delegate library=/opt/libx.so"
@@ -75,3 +79,14 @@ def test_placement_is_reported_by_the_backend(edge_model_dir):
     where = backend.placement(interpreter)
     assert where["available"] and where["delegate"] == "XNNPACK"
     assert where["nodes"] == where["delegated"] + where["cpu"] and where["partitions"] >= 1
+
+
+def test_builtin_kernels_run_without_xnnpack(edge_model_dir):
+    """cpu:builtin is LiteRT without its default delegate: every node on the reference kernels."""
+    from edge.backends.litert import head_kernels
+
+    backend = backends.create("cpu:builtin")
+    interpreter = backend.load(os.path.join(edge_model_dir, "head.tflite"), threads=1)
+    where = backend.placement(interpreter)
+    assert where["available"] and where["delegated"] == 0 and where["partitions"] == 0
+    assert head_kernels() == "xnnpack"  # ai-edge-litert 2.3.0 here: no known XNNPACK defect

@@ -230,6 +230,7 @@ def job_backend(job):
 
 def run_job(job):
     from edge import backends
+    from edge.backends.litert import head_kernels
     from edge.manifest import Manifest
     from edge.runner import StreamingRunner
 
@@ -244,6 +245,8 @@ def run_job(job):
     result = {"artifact": name, "machine": machine_info(), "latency": {}, "placement": {},
               "power": None}
 
+    # the head on the CPU kernels the runner's session gives it (edge.backends.litert.head_kernels)
+    head_backend = backends.create("cpu", kernels=head_kernels())
     for role in job["roles"]:
         path = manifest.model_path(model_dir, role, variant if role == "frame" else "tflite")
         # the frame model (and the whole clip model, on the plain variant) on the target's
@@ -258,7 +261,7 @@ def run_job(job):
             min_seconds=job["min_seconds"], max_seconds=job.get("max_seconds", 150.0),
             warmup_runs=job.get("warmup_runs", 1), warmup_seconds=job.get("warmup_seconds", 0.5),
             seed=job.get("seed", 0), sampler=sampler,
-            backend=backend if on_frame_target else backends.create("cpu"))
+            backend=backend if on_frame_target else head_backend)
         result["latency"][role] = latency
         result["placement"][role] = where
         if samples is not None:
