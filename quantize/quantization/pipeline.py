@@ -35,11 +35,11 @@ float 0.958 action / 1.0 identity; QAT had given TFLite 0.50 / 0.94):
 import os
 import shutil
 import time
-import warnings
 
 import numpy as np
 
 from edge.errors import EdgekitError
+from quantize.quantization import artifacts
 from quantize.quantization import convert as conv
 from quantize.quantization.methods import INTEGER_METHODS, METHODS
 
@@ -175,11 +175,7 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
     and ``layer_errors=False`` the per-layer error analysis: both cost more than the rest of a
     small run, tests that are not about them switch them off.
     """
-    from edge.bench.evalset import score_model_dir
     from edge.metrics import score
-    from quantize.backbones import get_backbone
-    from quantize.quantization import artifacts, bias_scale, gate, qat, runner
-    from quantize.tf_compat import tf
 
     started = time.time()
     sparsity = check_arguments(method, sparsity, epochs, calibration, target)
@@ -191,15 +187,50 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         shutil.rmtree(work_dir)
     model, info, data_dir, train, val, test = _load(run_dir, data_dir)
     config = info.config
-    T, H, W = config.clip_length, config.height, config.width
     warnings_list = []
-    # One calibration set for every artifact: all frames of whole training clips spread over
-    # every action x identity stratum (at least CALIBRATION_CLIPS clips, enough clips for
-    # --calibration frames). frame.tflite is calibrated on these frames, head.tflite on the int8
-    # frame model's features of these clips and clip.tflite on these clips, so a tensor the
-    # converter calibrates (one QAT does not model, e.g. an SE conv's pre-swish output) gets the
-    # same range in frame.tflite and in clip.tflite: with frame and clip drawn apart, block1's
-    # SE reduce output had zero point -5 in one and -42 in the other.
+    calib_clips, frames, calib_count = _calibration_set(train, config, calibration, seed,
+                                                        warnings_list)
+    report = {"run": os.path.abspath(run_dir), "data": os.path.abspath(data_dir), "method": method,
+              "sparsity": sparsity, "target": target, "epochs": epochs if method in ("qat", "prune-qat") else 0,
+              "calibration_frames": int(len(frames)), "calibration_clips": calib_count,
+              "train_clips": len(train), "test_clips": len(test),
+              "parameters": model.parameter_counts()}
+    metrics = {"float_keras": score(config, _predict(model.clip, test.x), test.targets)}
+    graphs = _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, work_dir,
+                                resume, verbose, calib_clips, report, metrics)
+    with artifacts.staging_dir(out) as stage:
+        files, timings, repaired = _convert_all(stage, method, graphs, config, frames, calib_clips,
+                                                clip_model, verbose)
+        report["metrics"] = metrics
+        report["artifacts"] = _describe_artifacts(stage, files, model, repaired)
+        if method in INTEGER_METHODS and layer_errors:
+            _layer_errors(graphs[0], config, frames, report, warnings_list)
+        feature_shape = tuple(int(v) for v in graphs[0].output_shape[1:])
+        versions = _write_manifest(stage, config, method, sparsity, feature_shape, files, target,
+                                   report)
+        _score_tflite(stage, config, files, test, metrics, timings)
+        report["tool_versions"] = versions
+        report["warnings"] = warnings_list
+        report["timings"] = dict(timings, total=round(time.time() - started, 2))
+        text = artifacts.write_reports(stage, report)
+    if os.path.isdir(work_dir):
+        shutil.rmtree(work_dir, ignore_errors=True)
+    report["table"] = text
+    return report
+
+
+def _calibration_set(train, config, calibration, seed, warnings_list):
+    """(clips, their frames as float32, clip count): the one calibration set of every artifact.
+
+    All frames of whole training clips spread over every action x identity stratum (at least
+    CALIBRATION_CLIPS clips, enough clips for --calibration frames). frame.tflite is calibrated
+    on these frames, head.tflite on the int8 frame model's features of these clips and
+    clip.tflite on these clips, so a tensor the converter calibrates (one QAT does not model,
+    e.g. an SE conv's pre-swish output) gets the same range in frame.tflite and in clip.tflite:
+    with frame and clip drawn apart, block1's SE reduce output had zero point -5 in one and -42
+    in the other.
+    """
+    T, H, W = config.clip_length, config.height, config.width
     wanted = max(CALIBRATION_CLIPS, int(np.ceil(int(calibration) / T)))
     calib_index = calibration_clips(train, wanted, seed)
     calib_clips = train.x[calib_index]
@@ -208,15 +239,18 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         warnings_list.append("calibration uses %d frames from %d training clips; fewer than %d "
                              "frames gives noisy int8 ranges" % (len(frames), len(calib_index),
                                                                  SMALL_CALIBRATION))
-    report = {"run": os.path.abspath(run_dir), "data": os.path.abspath(data_dir), "method": method,
-              "sparsity": sparsity, "target": target, "epochs": epochs if method in ("qat", "prune-qat") else 0,
-              "calibration_frames": int(len(frames)), "calibration_clips": int(len(calib_index)),
-              "train_clips": len(train), "test_clips": len(test),
-              "parameters": model.parameter_counts()}
-    metrics = {"float_keras": score(config, _predict(model.clip, test.x), test.targets)}
+    return calib_clips, frames, int(len(calib_index))
 
+
+def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, work_dir, resume,
+                       verbose, calib_clips, report, metrics):
+    """(frame, head, clip) Keras graphs the converter gets for ``method``: fine-tuned for
+    qat/prune-qat (recording the fake-quant metrics), standalone BNs rewritten for integers."""
+    from edge.metrics import score
+    from quantize.quantization import qat
+
+    config = info.config
     frame_keras, head_keras, clip_keras = model.frame, model.head, model.clip
-    head_source = "float"
     if method in ("qat", "prune-qat"):
         models, float_copy, extra = _fine_tuned(method, model, info, train, val, epochs, sparsity,
                                                 work_dir, resume, verbose, calib_clips)
@@ -224,12 +258,12 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         metrics["fake_quant_keras"] = score(config, _predict(models.clip, test.x), test.targets)
         frame_keras = models.frame
         head_keras = float_copy.head
-        head_source = ("calibrated int8: tfmot cannot model the int8 tensors inside the "
-                       "head's LSTM (gate pre-activations, cell state), so the head stays float "
-                       "and frozen while the frame is QAT-fine-tuned, and is calibrated on the "
-                       "int8 frame model's features")
-    report["head_quantization"] = head_source if method in ("qat", "prune-qat") else (
-        "calibrated int8" if method == "ptq" else method)
+        report["head_quantization"] = (
+            "calibrated int8: tfmot cannot model the int8 tensors inside the head's LSTM (gate "
+            "pre-activations, cell state), so the head stays float and frozen while the frame is "
+            "QAT-fine-tuned, and is calibrated on the int8 frame model's features")
+    else:
+        report["head_quantization"] = "calibrated int8" if method == "ptq" else method
     if method in INTEGER_METHODS:
         # Every float graph the converter calibrates gets its standalone BNs as 1x1 depthwise
         # convs (see quantize.quantization.batchnorm); the QAT frame keeps its fake-quant ranges.
@@ -240,90 +274,109 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
             frame_keras, clip_keras = rewrite(frame_keras), rewrite(clip_keras)
         else:
             clip_keras = qat.compose_clip(frame_keras, head_keras, config)
+    return frame_keras, head_keras, clip_keras
 
+
+def _convert_all(stage, method, graphs, config, frames, calib_clips, clip_model, verbose):
+    """Convert frame, head (and clip) into ``stage``: ({role: file}, timings, repaired biases)."""
+    from quantize.quantization import bias_scale, gate, runner
+
+    frame_keras, head_keras, clip_keras = graphs
+    T, H, W = config.clip_length, config.height, config.width
     integer = method in INTEGER_METHODS
-    feature_shape = tuple(int(v) for v in frame_keras.output_shape[1:])
     files = {"frame": "frame.tflite", "head": "head.tflite"}
     if clip_model:
         files["clip"] = "clip.tflite"
-    timings = {}
-    repaired = {}  # int8 biases re-quantized at the scale their kernel reads (bias_scale)
-    with artifacts.staging_dir(out) as stage:
-        def emit(role, keras_model, shape, input_name, samples, in_type, out_type, out_name):
-            t0 = time.time()
-            if verbose:
-                print("converting %s.tflite (%s)" % (role, method))
-            blob = conv.convert(keras_model, shape, input_name, method, samples,
-                                in_type if integer else "float32",
-                                out_type if integer else "float32", out_name,
-                                artifact="%s.tflite" % role)
-            if integer:
-                blob, repaired[role] = bias_scale.repair(blob)
-            path = artifacts.write_model(stage, files[role], blob)
-            if integer:
-                gate.check_int8(path, "%s.tflite" % role)
-            timings["convert_" + role] = round(time.time() - t0, 2)
-            return path
+    timings, repaired = {}, {}  # repaired: int8 biases re-quantized at their kernel's scale
 
-        frame_path = emit("frame", frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8",
-                          "features")
-        head_samples = None
-        if integer:
-            # The head is calibrated on what it will be fed: the int8 frame model's feature maps
-            # (dequantized), of clips covering every class.
-            head_samples = runner.frame_features(frame_path, calib_clips)
-        emit("head", head_keras, (1, T) + feature_shape, "features", head_samples, "int8",
-             "float32", None)
-        if clip_model:
-            emit("clip", clip_keras, (1, T, H, W, 3), "clip", calib_clips.astype(np.float32),
-                 "uint8", "float32", None)
-        report["metrics"] = metrics
-        report["artifacts"] = {}
-        # Parameters of the network itself (the QAT clones also count quantizer ranges).
-        param_counts = {"frame": model.frame.count_params(), "head": model.head.count_params(),
-                        "clip": model.clip.count_params()}
-        for role, name in files.items():
-            entry = artifacts.sizes(os.path.join(stage, name))
-            entry["params"] = int(param_counts[role])
-            entry["ops"] = [op for op, _ in gate.op_list(os.path.join(stage, name))]
-            entry["ops"] = sorted(set(entry["ops"]))
-            if role in repaired:
-                entry["biases_repaired"] = repaired[role]
-            report["artifacts"][role] = entry
-        if integer and layer_errors:
-            from quantize.quantization.layer_error import frame_layer_errors, worst
-            try:
-                rows = frame_layer_errors(frame_keras, (1, H, W, 3), frames)
-                report["layer_errors"] = rows
-                report["layer_errors_worst"] = worst(rows)
-            except Exception as exc:  # diagnostics must not sink the artifacts
-                warnings_list.append("per-layer error analysis failed: %s" % str(exc).splitlines()[0])
-        variant_files = {}
-        if target == "coral":
-            report["edgetpu"] = _edgetpu(stage, files)
-            if report["edgetpu"].get("file"):
-                variant_files["edgetpu"] = {"frame": report["edgetpu"]["file"]}
-        versions = _versions()
-        manifest = artifacts.build_manifest(
-            stage, config, method, sparsity, feature_shape, files, versions,
-            get_backbone(config.backbone).normalization, variant_files=variant_files)
-        manifest.save(stage)
-        # Scored after the manifest exists: the device runtime runs the staged directory the
-        # way a camera and `edgekit bench` do (edge.bench.evalset.score_model_dir).
+    def emit(role, keras_model, shape, input_name, samples, in_type, out_type, out_name):
         t0 = time.time()
-        metrics["tflite"] = score_model_dir(stage, test.x, test.targets)
-        if clip_model:
-            metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]),
-                                                                   test.x), test.targets)
-        timings["score_tflite"] = round(time.time() - t0, 2)
-        report["tool_versions"] = versions
-        report["warnings"] = warnings_list
-        report["timings"] = dict(timings, total=round(time.time() - started, 2))
-        text = artifacts.write_reports(stage, report)
-    if os.path.isdir(work_dir):
-        shutil.rmtree(work_dir, ignore_errors=True)
-    report["table"] = text
-    return report
+        if verbose:
+            print("converting %s.tflite (%s)" % (role, method))
+        blob = conv.convert(keras_model, shape, input_name, method, samples,
+                            in_type if integer else "float32",
+                            out_type if integer else "float32", out_name,
+                            artifact="%s.tflite" % role)
+        if integer:
+            blob, repaired[role] = bias_scale.repair(blob)
+        path = artifacts.write_model(stage, files[role], blob)
+        if integer:
+            gate.check_int8(path, "%s.tflite" % role)
+        timings["convert_" + role] = round(time.time() - t0, 2)
+        return path
+
+    frame_path = emit("frame", frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8",
+                      "features")
+    # The head is calibrated on what it will be fed: the int8 frame model's feature maps
+    # (dequantized), of clips covering every class.
+    head_samples = runner.frame_features(frame_path, calib_clips) if integer else None
+    feature_shape = tuple(int(v) for v in frame_keras.output_shape[1:])
+    emit("head", head_keras, (1, T) + feature_shape, "features", head_samples, "int8",
+         "float32", None)
+    if clip_model:
+        emit("clip", clip_keras, (1, T, H, W, 3), "clip", calib_clips.astype(np.float32),
+             "uint8", "float32", None)
+    return files, timings, repaired
+
+
+def _describe_artifacts(stage, files, model, repaired):
+    """report.json's per-artifact sizes, parameters, op list and repaired-bias counts."""
+    from quantize.quantization import gate
+
+    # Parameters of the network itself (the QAT clones also count quantizer ranges).
+    param_counts = {"frame": model.frame.count_params(), "head": model.head.count_params(),
+                    "clip": model.clip.count_params()}
+    described = {}
+    for role, name in files.items():
+        entry = artifacts.sizes(os.path.join(stage, name))
+        entry["params"] = int(param_counts[role])
+        entry["ops"] = sorted({op for op, _ in gate.op_list(os.path.join(stage, name))})
+        if role in repaired:
+            entry["biases_repaired"] = repaired[role]
+        described[role] = entry
+    return described
+
+
+def _layer_errors(frame_keras, config, frames, report, warnings_list):
+    from quantize.quantization.layer_error import frame_layer_errors, worst
+    try:
+        rows = frame_layer_errors(frame_keras, (1, config.height, config.width, 3), frames)
+        report["layer_errors"] = rows
+        report["layer_errors_worst"] = worst(rows)
+    except Exception as exc:  # diagnostics must not sink the artifacts
+        warnings_list.append("per-layer error analysis failed: %s" % str(exc).splitlines()[0])
+
+
+def _write_manifest(stage, config, method, sparsity, feature_shape, files, target, report):
+    """The manifest (with the Edge TPU variant for --target coral); returns the tool versions."""
+    from quantize.backbones import get_backbone
+
+    variant_files = {}
+    if target == "coral":
+        report["edgetpu"] = _edgetpu(stage, files)
+        if report["edgetpu"].get("file"):
+            variant_files["edgetpu"] = {"frame": report["edgetpu"]["file"]}
+    versions = _versions()
+    manifest = artifacts.build_manifest(
+        stage, config, method, sparsity, feature_shape, files, versions,
+        get_backbone(config.backbone).normalization, variant_files=variant_files)
+    manifest.save(stage)
+    return versions
+
+
+def _score_tflite(stage, config, files, test, metrics, timings):
+    """TFLite metrics, scored after the manifest exists: the device runtime runs the staged
+    directory the way a camera and `edgekit bench` do (edge.bench.evalset.score_model_dir)."""
+    from edge.bench.evalset import score_model_dir
+    from edge.metrics import score
+    from quantize.quantization import runner
+
+    t0 = time.time()
+    metrics["tflite"] = score_model_dir(stage, test.x, test.targets)
+    if "clip" in files:
+        metrics["tflite_clip"] = score(config, runner.run_clip(os.path.join(stage, files["clip"]),
+                                                               test.x), test.targets)
+    timings["score_tflite"] = round(time.time() - t0, 2)
 
 
 def _edgetpu(stage, files):
