@@ -106,7 +106,7 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
     assert lines[0] == "# " + SHIPPED
     assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral", "bookworm-arm64",
                                                  "bullseye-arm64", "bullseye-arm64-tflite",
-                                                 "jetson-trt"]
+                                                 "jetson-trt", "local"]
     assert "ssh nvidia@jetson.local:22" in result.output and "power=tegrastats" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[devices.x]\nthreads = -1\n")
@@ -122,13 +122,15 @@ def test_devices_check_local_target_runs_the_device_side_check(tmp_path):
                     % sys.executable)
     result = CliRunner().invoke(main, ["devices", "check", "here", "--devices", str(path)])
     assert result.exit_code == 0, result.output
-    assert re.match(r"here: ok: python 3\.\d+\.\d+ .*ai_edge_litert \S+, delegate xnnpack "
-                    r"\(built in\)", result.output), result.output
+    assert re.match(r"here: ok: python 3\.\d+\.\d+ .*ai_edge_litert \S+, backend litert; "
+                    r"available backends: litert, onnxruntime; unavailable: delegate, edgetpu, "
+                    r"litert_gpu, tensorrt\n", result.output), result.output
+    assert "\n  edgetpu: cannot load delegate libedgetpu.so.1" in result.output
     result = CliRunner().invoke(main, ["devices", "check", "--devices", str(path)])
     assert result.exit_code == 1
     assert "tpu: FAILED: cannot load delegate libedgetpu.so.1" in result.output
     assert "install the Edge TPU runtime" in result.output
-    assert "1 of 2 device(s) failed the check: tpu" in result.output
+    assert "1 of 3 device(s) failed the check: tpu" in result.output  # here, tpu, local
     result = CliRunner().invoke(main, ["devices", "check", "nope", "--devices", str(path)])
     assert result.exit_code == 1 and "unknown device 'nope'" in result.output
 

@@ -158,11 +158,18 @@ def devices_check(name, devices_file):
         if ok:
             runtime = report.get("runtime") or {}
             backend = report.get("backend") or {}
-            click.echo("%s: ok: python %s (%s), numpy %s, opencv %s, %s %s, backend %s%s" % (
-                device.name, report.get("python"), report.get("machine"), report.get("numpy"),
-                report.get("opencv"), runtime.get("package"), runtime.get("version"),
-                backend.get("describe"), "; available backends: %s" % ", ".join(
-                    b["key"] for b in report.get("backends", []) if b.get("available"))))
+            rows = report.get("backends", [])
+            click.echo("%s: ok: python %s (%s), numpy %s, opencv %s, %s %s, backend %s; "
+                       "available backends: %s; unavailable: %s" % (
+                           device.name, report.get("python"), report.get("machine"),
+                           report.get("numpy"), report.get("opencv"), runtime.get("package"),
+                           runtime.get("version"), backend.get("describe"),
+                           ", ".join(b["key"] for b in rows if b.get("available")) or "none",
+                           ", ".join(b["key"] for b in rows if not b.get("available")) or
+                           "none"))
+            for row in rows:
+                if not row.get("available"):
+                    click.echo("  %s: %s" % (row["key"], row.get("reason")))
         else:
             failed.append(device.name)
             click.echo("%s: FAILED: %s" % (device.name, "; ".join(report.get("problems", []))))
