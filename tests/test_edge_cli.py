@@ -78,6 +78,10 @@ def test_bad_inputs_are_one_line_errors(edge_model_dir, edge_video, tmp_path):
                             str(tmp_path / "missing.avi")), "does not exist")
     _one_line_error(_invoke("run", "--model", edge_model_dir, "--source", edge_video,
                             "--roi", "1,2,3"), "bad ROI")
+    _one_line_error(_invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                            "--stride", "0"), "--stride must be >= 1 (got 0)")
+    _one_line_error(_invoke("run", "--model", edge_model_dir, "--source", edge_video,
+                            "--device", "tpu"), "unknown device 'tpu'")
     bad_clips = tmp_path / "clips"
     bad_clips.mkdir()
     (bad_clips / "noidentity.avi").write_bytes(b"x")
