@@ -83,7 +83,7 @@ def test_strict_errors_name_file_line_key_and_what_is_allowed(body, expected):
 def test_unknown_device_lists_the_defined_ones():
     devices = load_devices(SHIPPED)
     with pytest.raises(EdgekitError, match=r"unknown device 'tpu'; .* defines: bookworm-arm64, "
-                       r"bullseye-arm64, bullseye-arm64-tflite, coral, cpu, jetson"):
+                       r"bullseye-arm64, bullseye-arm64-tflite, coral, cpu, cpu-ort, jetson"):
         get_device(devices, "tpu")
 
 
@@ -104,9 +104,9 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "# " + SHIPPED
-    assert [l.split()[0] for l in lines[1:]] == ["cpu", "jetson", "coral", "bookworm-arm64",
-                                                 "bullseye-arm64", "bullseye-arm64-tflite",
-                                                 "jetson-trt", "local"]
+    assert [l.split()[0] for l in lines[1:]] == [
+        "cpu", "cpu-ort", "jetson", "coral", "bookworm-arm64", "bullseye-arm64",
+        "bullseye-arm64-tflite", "jetson-trt", "local"]
     assert "ssh nvidia@jetson.local:22" in result.output and "power=tegrastats" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[devices.x]\nthreads = -1\n")

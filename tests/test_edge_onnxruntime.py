@@ -258,3 +258,34 @@ def test_options_and_availability():
     assert "has no CUDAExecutionProvider here" in reason and "onnxruntime-gpu" in reason
     with pytest.raises(EdgekitError, match="has no CUDAExecutionProvider"):
         backends.create("onnxruntime:cuda").load("whatever.onnx")
+
+
+def test_bench_reports_onnxruntime_beside_litert_for_the_same_artifact(edge_onnx_model_dir,
+                                                                      tmp_path):
+    """Two local targets, one artifact: a LiteRT row and an ONNX Runtime row, each with its
+    latency and its accuracy computed by running that backend (the int8 graphs agree to 0 steps
+    on these clips, so the accuracies are equal)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices.cpu]\nthreads = 1\n'
+                       '[devices.cpu-ort]\nthreads = 1\nbackend = "onnxruntime"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "bench", "--devices", str(devices), "--device", "cpu", "--device", "cpu-ort", "--model",
+        edge_onnx_model_dir, "--out", str(out), "--runs", "3", "--min-seconds", "0",
+        "--warmup-seconds", "0", "--pace-seconds", "0.3", "--fps", "40", "--camera", "64x48"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    rows = {r["target"]: r for r in data["records"]}
+    assert set(rows) == {"cpu", "cpu-ort"}
+    assert data["targets"]["cpu-ort"]["config"]["backend"] == "onnxruntime"
+    assert (rows["cpu"]["variant"], rows["cpu-ort"]["variant"]) == ("tflite", "onnx")
+    for row in rows.values():
+        assert row["latency"]["frame"]["p50_ms"] > 0 and row["accuracy"]
+    assert rows["cpu-ort"]["accuracy"] == rows["cpu"]["accuracy"]
+    assert "| cpu-ort |" in (out / "results.md").read_text()
