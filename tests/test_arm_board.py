@@ -36,6 +36,10 @@ TOLERANCE = {
     "head/xnnpack": 0.0, "head/builtin": 0.0234375,
     "stream-frames": 0.0, "stream-video": 0.125, "decoded": 2,
 }
+# The runner's head runs on the built-in kernels under ai-edge-litert < 2.3, whose XNNPACK computes
+# it wrongly (edge.backends.litert.head_kernels): on bullseye-arm64 (2.1.0) the streamed values
+# then differ like the built-in head does, measured 0.0234 (bookworm's 2.3.0 head: XNNPACK, 0.0).
+STREAM_FRAMES_BUILTIN_HEAD = {"bullseye-arm64": TOLERANCE["head/builtin"]}
 # tflite-runtime 2.13 (no x86 wheel of it for this machine's Python): ARM vs this machine's LiteRT
 # 2.3.0, measured 3 steps on XNNPACK (ARM vs x86 tflite-runtime 2.13 itself: 2, measured once in
 # an x86 Debian 11 chroot), 2 on the built-in kernels.
@@ -225,7 +229,9 @@ def test_parity_frame_head_and_stream_against_x86(arm_target, parity_inputs):
     with open(str(root / ("figures-%s.json" % name)), "w") as handle:
         json.dump(figures, handle, indent=1)
     print("parity %s: %s" % (name, json.dumps(figures)))
-    tolerances = TOLERANCE if reference == twin else TOLERANCE_OTHER_RUNTIME
+    tolerances = dict(TOLERANCE) if reference == twin else dict(TOLERANCE_OTHER_RUNTIME)
+    if name in STREAM_FRAMES_BUILTIN_HEAD and reference == twin:
+        tolerances["stream-frames"] = STREAM_FRAMES_BUILTIN_HEAD[name]
     for group, tolerance in tolerances.items():
         if "max " + group in figures:
             assert figures["max " + group] <= tolerance, (group, figures)
