@@ -19,7 +19,8 @@ from edge.bench.evalset import headline
 
 # offsets (points) tried in order for a label, relative to its marker's centre
 LABEL_OFFSETS = [(1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1.6), (0, -1.6), (1.8, 0), (-1.8, 0),
-                 (2.2, 2.2), (2.2, -2.2), (-2.2, 2.2), (-2.2, -2.2), (0, 3), (0, -3)]
+                 (1, 2.4), (1, -2.4), (-1, 2.4), (-1, -2.4), (2.2, 2.2), (2.2, -2.2),
+                 (-2.2, 2.2), (-2.2, -2.2), (1, 3.6), (1, -3.6), (-1, 3.6), (-1, -3.6)]
 
 
 def primary_score(record):
@@ -114,37 +115,54 @@ def _overlaps(box, boxes):
     return any(box.overlaps(other) for other in boxes)
 
 
+def _overlap_area(box, boxes):
+    total = 0.0
+    for other in boxes:
+        w = min(box.x1, other.x1) - max(box.x0, other.x0)
+        h = min(box.y1, other.y1) - max(box.y0, other.y0)
+        if w > 0 and h > 0:
+            total += w * h
+    return total
+
+
+def _annotate(ax, text, xy, offset, radius, leader=False):
+    dx, dy = offset
+    return ax.annotate(
+        text, xy, textcoords="offset points", xytext=(dx * (radius + 4), dy * (radius + 4)),
+        fontsize=8, ha="left" if dx > 0 else ("right" if dx < 0 else "center"),
+        va="bottom" if dy > 0 else ("top" if dy < 0 else "center"), zorder=4,
+        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+        arrowprops=dict(arrowstyle="-", color="0.45", lw=0.7, shrinkA=0, shrinkB=radius)
+        if leader else None)
+
+
 def place_labels(ax, renderer, items, obstacles):
     """Deterministic label placement: for each (text, (x, y), radius_pt) in order, try
     :data:`LABEL_OFFSETS` (scaled by the marker's radius) and keep the first whose box overlaps
     no label already placed, no marker (``obstacles``, display boxes) and stays inside the
-    axes; when none fits, the first offset. Returns the annotations."""
-    placed, annotations = [], []
+    axes; when none fits, the one overlapping the least (labels weigh 4x markers, and leaving
+    the axes is penalised). A thin leader joins each label to its marker, so a
+    label pushed away still names the right point. Returns the chosen offsets."""
+    placed, chosen_offsets = [], []
     inside = ax.get_window_extent(renderer)
     for text, xy, radius in items:
-        chosen = None
-        for dx, dy in LABEL_OFFSETS:
-            offset = (dx * (radius + 4), dy * (radius + 4))
-            ann = ax.annotate(text, xy, textcoords="offset points", xytext=offset, fontsize=8,
-                              ha="left" if dx > 0 else ("right" if dx < 0 else "center"),
-                              va="bottom" if dy > 0 else ("top" if dy < 0 else "center"),
-                              bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none",
-                                        alpha=0.8))
-            box = ann.get_window_extent(renderer).expanded(1.05, 1.1)
-            fits = (box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y0 >= inside.y0
-                    and box.y1 <= inside.y1)
-            if fits and not _overlaps(box, placed) and not _overlaps(box, obstacles):
-                chosen = (ann, box)
+        chosen, least = None, None
+        for offset in LABEL_OFFSETS:
+            trial = _annotate(ax, text, xy, offset, radius)
+            box = trial.get_window_extent(renderer).expanded(1.08, 1.6)
+            trial.remove()
+            outside = box.width * box.height - _overlap_area(box, [inside])
+            cost = 4 * _overlap_area(box, placed) + _overlap_area(box, obstacles) + 2 * outside
+            if cost == 0:
+                chosen = offset
                 break
-            ann.remove()
-        if chosen is None:
-            dx, dy = LABEL_OFFSETS[0]
-            ann = ax.annotate(text, xy, textcoords="offset points", fontsize=8,
-                              xytext=(dx * (radius + 4), dy * (radius + 4)))
-            chosen = (ann, ann.get_window_extent(renderer))
-        placed.append(chosen[1])
-        annotations.append(chosen[0])
-    return annotations
+            if least is None or cost < least[0]:
+                least = (cost, offset)
+        chosen = chosen or least[1]
+        final = _annotate(ax, text, xy, chosen, radius, leader=True)
+        placed.append(final.get_window_extent(renderer))
+        chosen_offsets.append(chosen)
+    return chosen_offsets
 
 
 def _pyplot():
@@ -199,7 +217,7 @@ def _limits(ax, xs, ys, radii):
         if log:
             return lo / 1.6, hi * 1.6
         pad = (hi - lo) * 0.3 or abs(hi) * 0.05 or 0.05
-        return lo - pad, hi + pad
+        return (lo - pad if lo - pad > 0 or lo < 0 else 0.0), hi + pad
     ax.set_xlim(*span(xs, ax.get_xscale() == "log"))
     ax.set_ylim(*span(ys))
 
