@@ -116,13 +116,22 @@ def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_s
 @bench_command.command("compare")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-def compare_command(a, b):
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="PNG",
+              help="Also draw the comparison: paired bars per metric (B against A), with the "
+                   "plotted numbers in compare.json beside it.")
+def compare_command(a, b, plot_path):
     """Two benchmark runs (results.json or --out folders) side by side, with ratios B/A."""
-    from edge.bench.compare import compare_table
+    from edge.bench.compare import compare_plot, compare_table
     from edge.bench.report import load_results
 
+    run_a, run_b = load_results(a), load_results(b)
     click.echo("A = %s\nB = %s\n" % (a, b))
-    click.echo(compare_table(load_results(a), load_results(b)), nl=False)
+    click.echo(compare_table(run_a, run_b), nl=False)
+    if plot_path:
+        if compare_plot(run_a, run_b, plot_path):
+            click.echo("written: %s" % plot_path)
+        else:
+            click.echo("no plot: matplotlib is not installed (pip install 'edgekit[plot]')")
 
 
 @click.group("devices")
