@@ -100,10 +100,13 @@ def model_profile(path, p50_ms, where, threads=None):
     if graph is None:
         return None
     total = graph["macs"]
-    for entry in graph["op_types"].values():
+    where = where or {}
+    for op, entry in graph["op_types"].items():
+        entry["delegated"] = (where.get("ops_delegated") or {}).get(op, 0)
         entry["mac_share"] = entry["macs"] / float(total) if total else 0.0
         entry["est_ms"] = p50_ms * entry["mac_share"] if p50_ms is not None else None
-    where = where or {}
+    for node in graph["heaviest_nodes"]:
+        node["mac_share"] = node["macs"] / float(total) if total else 0.0
     graph.update({
         "p50_ms": p50_ms,
         "gmac_per_s": total / (p50_ms * 1e6) if p50_ms and total else None,
@@ -124,16 +127,19 @@ def profile_markdown(data):
                           r["target"], r["artifact"], role, _f(prof["p50_ms"], "%.3f"),
                           prof["macs"] / 1e6, _f(prof["gmac_per_s"], "%.2f"), prof["nodes"],
                           prof["delegated_nodes"], prof["delegate"], prof["partitions"]), "",
-                      "| Op type | Count | MMAC | MAC share | est. ms |", "|---|---|---|---|---|"]
+                      "| Op type | Count | On %s | MMAC | MAC share | est. ms |" % prof["delegate"],
+                      "|---|---|---|---|---|---|"]
             kinds = sorted(prof["op_types"].items(), key=lambda kv: (-kv[1]["macs"],
                                                                      -kv[1]["count"], kv[0]))
             for op, e in kinds:
-                lines.append("| %s | %d | %.4g | %.1f %% | %s |" % (
-                    op, e["count"], e["macs"] / 1e6, 100 * e["mac_share"],
-                    _f(e["est_ms"], "%.4f")))
-            lines += ["", "Heaviest nodes: " + "; ".join(
-                "#%d %s %s (%.3g MMAC)" % (n["index"], n["op"], n["name"], n["macs"] / 1e6)
-                for n in prof["heaviest_nodes"][:5])]
+                lines.append("| %s | %d | %d | %.4g | %.1f %% | %s |" % (
+                    op, e["count"], e.get("delegated", 0), e["macs"] / 1e6,
+                    100 * e["mac_share"], _f(e["est_ms"], "%.4f")))
+            lines += ["", "| Heaviest node | Op | Name (first of the fused names) | MMAC | "
+                      "MAC share |", "|---|---|---|---|---|"]
+            lines += ["| #%d | %s | `%s` | %.4g | %.1f %% |" % (
+                n["index"], n["op"], n["name"].split(";")[0], n["macs"] / 1e6,
+                100 * n.get("mac_share", 0)) for n in prof["heaviest_nodes"][:5]]
     if not lines:
         return ""
     return "\n".join(["## Profile", "", NO_OP_TIMES + "."] + lines)
