@@ -201,7 +201,8 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
     t0 = time.time()
     _, truth = make_demo_video(demo, seed=seed + 1000, frames=settings["clip_length"],
                                size=settings["size"])
-    stream = stream_video(os.path.join(models_dir, primary), demo, truth, stride=5, clip_frames=settings["clip_length"])
+    stream = stream_video(os.path.join(models_dir, primary), demo, truth, stride=5,
+                          clip_frames=settings["clip_length"])
     steps.append(("stream", time.time() - t0,
                   "%d frames, %d windows; action %.1f %%, identity %.1f %% on %d single-clip windows; "
                   "frame model %.1f ms, head %.1f ms (median)"

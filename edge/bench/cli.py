@@ -73,8 +73,8 @@ class _BenchGroup(click.Group):
               help="Print results.json to stdout (progress stays on stderr).")
 @click.pass_context
 def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_seconds, runs,
-                  min_seconds, warmup_seconds, stride, threads, camera, max_clips, profile, plot_task,
-                  out, as_json):
+                  min_seconds, warmup_seconds, stride, threads, camera, max_clips, profile,
+                  plot_task, out, as_json):
     """Measure size, latency, streaming cost, accuracy and op placement per target x artifact.
 
     A plain .tflite file gets latency, size, op placement and memory (no manifest, so no
