@@ -107,7 +107,9 @@ def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_s
     if as_json:
         click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(markdown_table(document))
+        from edge.bench.profile import profile_markdown
+
+        click.echo(markdown_table(document) + profile_markdown(document))
     progress("written: %s" % ", ".join(paths[k] for k in ("json", "csv", "md", "png",
                                                                 "profile_png")
                                        if k in paths))
