@@ -179,7 +179,7 @@ def _label(point, several_targets):
         name = "%s [%s]" % (name, point["method"])
     if several_targets:
         name = "%s @%s" % (name, point["target"])
-    return "%s, %s" % (name, ("%.0f KB" % kb) if kb < 10240 else ("%.1f MB" % (kb / 1024)))
+    return "%s, %s" % (name, ("%.0f KiB" % kb) if kb < 10240 else ("%.1f MiB" % (kb / 1024)))
 
 
 def _draw_panel(ax, panel, style, biggest):
@@ -195,22 +195,35 @@ def _draw_panel(ax, panel, style, biggest):
         colour, marker = style[("m", p["method"] or p["artifact"])], style[("t", p["target"])]
         ax.scatter([xv], [yv], s=area, color=colour, marker=marker, alpha=0.6,
                    edgecolors="black", linewidths=1.4 if p["on_front"] else 0.5, zorder=3)
-    front = panel["front"]
-    if len(front) > 1:
-        ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="0.25",
-                linestyle="--", linewidth=1.2, zorder=2, label="Pareto frontier")
     if min(xs) > 0 and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
+    _limits(ax, xs, ys)
+    _frontier(ax, [(xs[i], ys[i]) for i in panel["front"]], panel["higher_is_better"])
     ax.set_xlabel("latency per decision (ms, streaming runner)" if x == "latency_ms"
-                  else "deployed size (KB: frame model + head)")
+                  else "deployed size (KiB: frame model + head)")
     better = "higher" if panel["higher_is_better"] else "lower"
     ax.set_ylabel("%s %s (%s is better)" % (panel["task"], panel["y"], better))
     ax.grid(True, alpha=0.3)
-    _limits(ax, xs, ys, [math.sqrt(a) / 2 for a in areas])
     return [(xv, yv, math.sqrt(a) / 2.0) for xv, yv, a in zip(xs, ys, areas)]
 
 
-def _limits(ax, xs, ys, radii):
+def _frontier(ax, front, higher_is_better):
+    """The frontier as a staircase: from the axis edge up to the cheapest front point, then
+    at each costlier front point the better score it buys, out to the right edge; a single
+    front point still shows as the corner of the region it dominates."""
+    (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
+    worst = y_lo if higher_is_better else y_hi
+    line = [(front[0][0], worst), front[0]]
+    for (x, y), (_, y_before) in zip(front[1:], front[:-1]):
+        line += [(x, y_before), (x, y)]
+    line.append((x_hi, front[-1][1]))
+    ax.plot([p[0] for p in line], [p[1] for p in line], color="0.25", linestyle="--",
+            linewidth=1.2, zorder=2)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+
+
+def _limits(ax, xs, ys):
     """Room for the markers and their labels: 30 % margins (a single value gets +-5 %)."""
     def span(values, log=False):
         lo, hi = min(values), max(values)

@@ -191,7 +191,7 @@ def _profile_bars(ax, record):
         for bar, op in zip(bars, kinds):
             share = prof["op_types"].get(op, {}).get("mac_share", 0)
             if share:
-                ax.annotate("%.0f %%" % (100 * share), (bar.get_x() + bar.get_width() / 2,
+                ax.annotate(("%.0f %%" if share >= 0.01 else "%.1f %%") % (100 * share), (bar.get_x() + bar.get_width() / 2,
                                                        bar.get_height()),
                             ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(kinds)))
