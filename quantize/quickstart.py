@@ -126,7 +126,7 @@ def _quantize_all(run_dir, models_dir, settings, verbose, seed, steps):
     tflite = None
     for n, method in enumerate(methods):
         _banner("3/5 quantizing (%d/%d): %s%s" % (n + 1, len(methods), method, (
-            ", %d epochs" % epochs[method]) if method in ("qat", "prune-qat") else ""))
+            ", %d epochs" % epochs[method]) if epochs.get(method) else ""))
         t0 = time.time()
         report = quantize_run(run_dir, os.path.join(models_dir, method), method,
                               epochs=epochs.get(method), verbose=verbose, seed=seed,
