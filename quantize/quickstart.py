@@ -1,9 +1,17 @@
 """``edgekit quickstart``: the whole pipeline, offline, on this machine, in one command.
 
 Synthesises a swimmer data set (real video files), trains the MTDNN on it, evaluates the held-out
-clips, quantizes it to int8 TFLite (QAT), benchmarks the artifacts on this CPU (the ``cpu`` target
-of devices.toml) and streams an unseen video through the device runtime, then prints one summary
-table. Nothing is downloaded; everything lands under ``--out``.
+clips, makes the artifacts a user compares (``models/fp32``, ``models/ptq``, ``models/qat``,
+``models/prune-qat``), benchmarks all of them on this CPU (the ``cpu`` target of devices.toml, with
+``--profile``), so the bench table and trade-off plot show the methods side by side, and streams an
+unseen video through the QAT artifact, then prints one summary table with each step's cost.
+Nothing is downloaded; everything lands under ``--out``.
+
+Budget (10 minutes on 2 cores): prune-qat fine-tunes for 2 epochs here, not ``edgekit
+quantize``'s default 4 (the whole run measured 749 s with 2 on the shared machine), only the
+QAT artifact gets ``clip.tflite`` (the device runs frame + head; the bench times the clip model
+where it exists), and no artifact gets the per-layer error report (``edgekit quantize`` still
+writes it; it cost the QAT step 40 s of its 167 s, measured).
 """
 
 import json
@@ -18,7 +26,8 @@ from edge.errors import EdgekitError
 # Chosen so the whole quickstart finishes well inside 15 minutes on 2 CPU cores.
 DEFAULTS = dict(backbone="mbconv_micro", head_size="seed", size=(100, 100), clip_length=15, clips_per_pair=20,
                 epochs=36, batch_size=8, learning_rate=1e-3, patience=10, quantize_method="qat",
-                quantize_epochs=2)
+                quantize_epochs=2, methods=("fp32", "ptq", "qat", "prune-qat"),
+                prune_epochs=2)
 
 
 def _banner(text):
@@ -79,22 +88,62 @@ def stream_video(model_dir, video, truth, stride, clip_frames):
             "head_ms_median": float(np.median(head_ms)) if head_ms else float("nan")}
 
 
-def benchmark(models_dir, bench_dir, verbose):
-    """``edgekit bench --device cpu`` on the quickstart's artifacts; the figures for the summary."""
+def benchmark(models_dir, bench_dir, verbose, primary):
+    """``edgekit bench --device cpu --profile`` on every artifact of ``models_dir``; the
+    figures of ``primary`` for the summary, and one row per method (``methods``)."""
     from edge.bench.harness import Progress, run_bench
     from edge.bench.report import write_all
 
     progress = Progress() if verbose else Progress(open(os.devnull, "w"))
-    document = run_bench(["cpu"], [models_dir], progress=progress, command=["edgekit", "quickstart"])
+    document = run_bench(["cpu"], [models_dir], progress=progress, profile=True,
+                         command=["edgekit", "quickstart"])
     write_all(bench_dir, document, progress)
-    record = document["records"][0]
+    rows = [_bench_row(r) for r in document["records"]]
+    record = [r for r in document["records"] if r["artifact"] == primary][0]
+    return dict(_bench_row(record), methods=rows)
+
+
+def _bench_row(record):
     accuracy = record.get("accuracy") or {}
-    return {"frame_p50_ms": record["latency"]["frame"]["p50_ms"],
+    return {"artifact": record["artifact"], "deployed_kb": record["deployed"]["raw_bytes"] / 1024.0,
+            "frame_p50_ms": record["latency"]["frame"]["p50_ms"],
             "head_p50_ms": record["latency"]["head"]["p50_ms"],
             "cost_per_decision_ms": record["streaming"]["cost_per_decision_ms"],
             "action_accuracy": accuracy.get("action", {}).get("accuracy", float("nan")),
             "identity_accuracy": accuracy.get("identity", {}).get("accuracy", float("nan")),
             "peak_rss_mb": record.get("peak_rss_mb") or float("nan")}
+
+
+def _quantize_all(run_dir, models_dir, settings, verbose, seed, steps):
+    """Step 3: one artifact per method under ``models_dir/METHOD``, one timed step each; the
+    TFLite metrics of the primary method (``quantize_method``, the one streamed)."""
+    from quantize.quantization.pipeline import quantize_run
+
+    primary = settings["quantize_method"]
+    methods = list(settings["methods"])
+    if primary not in methods:
+        methods.append(primary)
+    epochs = {primary: settings["quantize_epochs"], "prune-qat": settings["prune_epochs"]}
+    tflite = None
+    for n, method in enumerate(methods):
+        _banner("3/5 quantizing (%d/%d): %s%s" % (n + 1, len(methods), method, (
+            ", %d epochs" % epochs[method]) if epochs.get(method) else ""))
+        t0 = time.time()
+        report = quantize_run(run_dir, os.path.join(models_dir, method), method,
+                              epochs=epochs.get(method), verbose=verbose, seed=seed,
+                              clip_model=method == primary, layer_errors=False)
+        metrics = report["metrics"]["tflite"]
+        kb = (report["artifacts"]["frame"]["raw_bytes"]
+              + report["artifacts"]["head"]["raw_bytes"]) / 1024.0
+        steps.append(("quantize %s" % method, time.time() - t0,
+                      "%sframe+head: action %.1f %%, identity %.1f %%; %.0f KiB%s"
+                      % ("" if method == "fp32" else "int8 ", 100 * metrics["action"]["accuracy"],
+                         100 * metrics["identity"]["accuracy"], kb,
+                         " (%d epochs; edgekit quantize's default is 4)" % epochs[method]
+                         if method == "prune-qat" else "")))
+        if method == primary:
+            tflite = metrics
+    return tflite
 
 
 def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
@@ -135,31 +184,26 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
                   % (metrics["training"]["epochs_run"], 100 * tasks["action"]["accuracy"],
                      100 * tasks["identity"]["accuracy"], 100 * tasks["identity"]["rank1"])))
 
-    _banner("3/5 quantizing to int8 TFLite (%s)" % settings["quantize_method"])
-    from quantize.quantization.pipeline import quantize_run
+    tflite = _quantize_all(run_dir, models_dir, settings, verbose, seed, steps)
+    primary = settings["quantize_method"]
 
+    _banner("4/5 benchmarking %s on this CPU (edgekit bench --device cpu --profile)"
+            % ", ".join(settings["methods"]))
     t0 = time.time()
-    report = quantize_run(run_dir, models_dir, settings["quantize_method"], epochs=settings["quantize_epochs"],
-                          verbose=verbose, seed=seed)
-    tflite = report["metrics"]["tflite"]
-    frame_kb = report["artifacts"]["frame"]["raw_bytes"] / 1024.0
-    steps.append(("quantize", time.time() - t0, "int8 frame+head: action %.1f %%, identity %.1f %%; frame.tflite %.0f KiB"
-                  % (100 * tflite["action"]["accuracy"], 100 * tflite["identity"]["accuracy"], frame_kb)))
-
-    _banner("4/5 benchmarking on this CPU (edgekit bench --device cpu)")
-    t0 = time.time()
-    bench = benchmark(models_dir, os.path.join(out, "bench"), verbose)
+    bench = benchmark(models_dir, os.path.join(out, "bench"), verbose, primary)
     steps.append(("bench", time.time() - t0,
-                  "frame %.2f ms, head %.2f ms (p50); %.2f ms per decision; on-device action %.1f %%, "
-                  "identity %.1f %%; peak RSS %.0f MB"
-                  % (bench["frame_p50_ms"], bench["head_p50_ms"], bench["cost_per_decision_ms"],
-                     100 * bench["action_accuracy"], 100 * bench["identity_accuracy"], bench["peak_rss_mb"])))
+                  "%s: frame %.2f ms, head %.2f ms (p50); %.2f ms per decision; on-device action "
+                  "%.1f %%, identity %.1f %%; peak RSS %.0f MB"
+                  % (primary, bench["frame_p50_ms"], bench["head_p50_ms"],
+                     bench["cost_per_decision_ms"], 100 * bench["action_accuracy"],
+                     100 * bench["identity_accuracy"], bench["peak_rss_mb"])))
 
     _banner("5/5 streaming an unseen video through the device runtime")
     t0 = time.time()
     _, truth = make_demo_video(demo, seed=seed + 1000, frames=settings["clip_length"],
                                size=settings["size"])
-    stream = stream_video(models_dir, demo, truth, stride=5, clip_frames=settings["clip_length"])
+    stream = stream_video(os.path.join(models_dir, primary), demo, truth, stride=5,
+                          clip_frames=settings["clip_length"])
     steps.append(("stream", time.time() - t0,
                   "%d frames, %d windows; action %.1f %%, identity %.1f %% on %d single-clip windows; "
                   "frame model %.1f ms, head %.1f ms (median)"
@@ -178,10 +222,22 @@ def quickstart(out, seed=0, epochs=None, verbose=1, **overrides):
 
 
 def format_summary(result):
-    lines = ["", "%-14s %8s  %s" % ("step", "seconds", "result")]
+    lines = ["", "%-18s %8s  %s" % ("step", "seconds", "result")]
     for step in result["steps"]:
-        lines.append("%-14s %8.1f  %s" % (step["step"], step["seconds"], step["result"]))
-    lines.append("%-14s %8.1f" % ("total", result["total_seconds"]))
+        lines.append("%-18s %8.1f  %s" % (step["step"], step["seconds"], step["result"]))
+    lines.append("%-18s %8.1f" % ("total", result["total_seconds"]))
+    methods = result.get("bench", {}).get("methods") or []
+    if methods:
+        lines += ["", "the trade-off on this CPU (bench/results.md, bench/pareto.png, "
+                  "bench/profile.png):",
+                  "%-10s %9s %9s %9s %13s %8s %8s" % ("artifact", "size KiB", "frame ms",
+                                                     "head ms", "ms/decision", "action",
+                                                     "identity")]
+        for m in methods:
+            lines.append("%-10s %9.0f %9.3f %9.3f %13.3f %7.1f%% %7.1f%%" % (
+                m["artifact"], m["deployed_kb"], m["frame_p50_ms"], m["head_p50_ms"],
+                m["cost_per_decision_ms"], 100 * m["action_accuracy"],
+                100 * m["identity_accuracy"]))
     return "\n".join(lines)
 
 
@@ -195,4 +251,5 @@ def quickstart_command(out, epochs, seed):
     result = quickstart(out, seed=seed, epochs=epochs,
                         verbose=1 if click.get_text_stream("stdout").isatty() else 2)
     click.echo(format_summary(result))
-    click.echo("\nwritten: %s (data/, run/, models/, bench/, demo/, quickstart.json)" % out)
+    click.echo("\nwritten: %s (data/, run/, models/{%s}/, bench/, demo/, quickstart.json)"
+               % (out, ",".join(DEFAULTS["methods"])))

@@ -63,11 +63,18 @@ class _BenchGroup(click.Group):
 @click.option("--max-clips", type=int, default=None, help="Evaluate at most this many clips.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Output folder [default: bench-DEVICE-YYYYmmdd-HHMMSS].")
+@click.option("--profile", is_flag=True,
+              help="Profile the frame model and the head: op counts, MACs per op type, the "
+                   "heaviest nodes, delegate partitions, GMAC/s (results.json, results.md, "
+                   "profile.png).")
+@click.option("--plot-task", default=None, metavar="TASK",
+              help="Plot only this task's score [default: one row per task].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print results.json to stdout (progress stays on stderr).")
 @click.pass_context
 def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_seconds, runs,
-                  min_seconds, warmup_seconds, stride, threads, camera, max_clips, out, as_json):
+                  min_seconds, warmup_seconds, stride, threads, camera, max_clips, profile,
+                  plot_task, out, as_json):
     """Measure size, latency, streaming cost, accuracy and op placement per target x artifact.
 
     A plain .tflite file gets latency, size, op placement and memory (no manifest, so no
@@ -92,29 +99,41 @@ def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_s
                          threads=threads, progress=progress, command=["edgekit"] + sys.argv[1:],
                          runs=runs, min_seconds=min_seconds, warmup_seconds=warmup_seconds,
                          fps=fps, pace_seconds=pace_seconds, stride=stride,
-                         camera=_camera(camera), max_clips=max_clips)
+                         camera=_camera(camera), max_clips=max_clips, profile=profile)
     if out is None:
         out = "bench-%s-%s" % ("+".join(device_names),
                                datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    paths = write_all(out, document, progress)
+    paths = write_all(out, document, progress, plot_task)
     if as_json:
         click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(markdown_table(document))
-    progress("written: %s" % ", ".join(paths[k] for k in ("json", "csv", "md", "png")
+        from edge.bench.profile import profile_markdown
+
+        click.echo(markdown_table(document) + profile_markdown(document))
+    progress("written: %s" % ", ".join(paths[k] for k in ("json", "csv", "md", "png",
+                                                                "profile_png")
                                        if k in paths))
 
 
 @bench_command.command("compare")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-def compare_command(a, b):
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="PNG",
+              help="Also draw the comparison: paired bars per metric (B against A), with the "
+                   "plotted numbers in compare.json beside it.")
+def compare_command(a, b, plot_path):
     """Two benchmark runs (results.json or --out folders) side by side, with ratios B/A."""
-    from edge.bench.compare import compare_table
+    from edge.bench.compare import compare_plot, compare_table
     from edge.bench.report import load_results
 
+    run_a, run_b = load_results(a), load_results(b)
     click.echo("A = %s\nB = %s\n" % (a, b))
-    click.echo(compare_table(load_results(a), load_results(b)), nl=False)
+    click.echo(compare_table(run_a, run_b), nl=False)
+    if plot_path:
+        if compare_plot(run_a, run_b, plot_path):
+            click.echo("written: %s" % plot_path)
+        else:
+            click.echo("no plot: matplotlib is not installed (pip install 'edgekit[plot]')")
 
 
 @click.group("devices")

@@ -244,6 +244,7 @@ def run_job(job):
     manifest.verify(model_dir, roles=[r for r in job["roles"] if r != "frame"])
     result = {"artifact": name, "machine": machine_info(), "latency": {}, "placement": {},
               "power": None}
+    profiled = []
 
     # the head on the CPU kernels the runner's session gives it (edge.backends.litert.head_kernels)
     head_backend = backends.create("cpu", kernels=head_kernels())
@@ -264,6 +265,7 @@ def run_job(job):
             backend=backend if on_frame_target else head_backend)
         result["latency"][role] = latency
         result["placement"][role] = where
+        profiled.append((role, path, latency, where))
         if samples is not None:
             result["power"] = power_figures(samples, latency["mean_ms"], job.get("power"))
             if result["power"] is None:
@@ -287,6 +289,7 @@ def run_job(job):
         result["eval_outputs"] = clip_outputs(runner, clips)
     del runner
     result["peak_rss_mb"] = peak_rss_mb()
+    _add_profile(result, job, [p for p in profiled if p[0] in ("frame", "head")], threads)
     # the device side must never pull in TensorFlow (it would not exist on a camera)
     result["machine"]["tensorflow_modules"] = _tensorflow_modules()
     result["seconds"] = time.perf_counter() - started
@@ -319,11 +322,25 @@ def run_file_job(job):
     result = {"artifact": job["artifact"], "machine": machine_info(),
               "latency": {"model": latency}, "placement": {"model": where}, "power": None,
               "rss_before_load_mb": before, "peak_rss_mb": peak_rss_mb()}
+    _add_profile(result, job, [("model", path, latency, where)], job.get("threads"))
     if samples is not None:
         result["power"] = power_figures(samples, latency["mean_ms"], job.get("power"))
     result["machine"]["tensorflow_modules"] = _tensorflow_modules()
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def _add_profile(result, job, models, threads):
+    """``result["profile"]`` = {role: :func:`edge.bench.profile.model_profile`} when the job
+    asks (``--profile``). Run after the peak RSS is read: the graph is read by a second
+    interpreter, which must not count in the artifact's memory."""
+    if not job.get("profile"):
+        return
+    from edge.bench.profile import model_profile
+
+    progress("%s: profile of %s" % (job["artifact"], ", ".join(m[0] for m in models)))
+    result["profile"] = {role: model_profile(path, latency.get("p50_ms"), where, threads)
+                         for role, path, latency, where in models}
 
 
 def _tensorflow_modules():

@@ -32,7 +32,8 @@ from edge.manifest import MANIFEST_NAME, Manifest
 from edge.tflite_inspect import sizes
 
 DEFAULTS = dict(runs=50, min_seconds=1.0, max_seconds=150.0, warmup_runs=1, warmup_seconds=0.5,
-                fps=30.0, pace_seconds=5.0, stride=None, camera=(480, 640), max_clips=None)
+                fps=30.0, pace_seconds=5.0, stride=None, camera=(480, 640), max_clips=None,
+                profile=False)
 LOCAL = "local"
 NO_ACCURACY = "a plain .tflite file has no manifest: accuracy is not measured"
 
@@ -229,7 +230,7 @@ def _eval_sets(artifacts, data_dir, max_clips, progress):
 
 def _job(device, options, eval_path):
     keys = ("runs", "min_seconds", "max_seconds", "warmup_runs", "warmup_seconds", "stride",
-            "fps", "pace_seconds")
+            "fps", "pace_seconds", "profile")
     job = {k: options[k] for k in keys}
     job.update({"backend": device.backend, "backend_options": dict(device.backend_options),
                 "variant": device.variant, "threads": device.threads, "camera": list(options["camera"]),
@@ -319,6 +320,7 @@ def _assemble_file(device, artifact, result, reason):
         "eval": {"skipped": reason}, "power": result.get("power"),
         "rss_before_load_mb": result.get("rss_before_load_mb"),
         "peak_rss_mb": result["peak_rss_mb"], "device_seconds": result["seconds"],
+        "profile": result.get("profile"),
     }
 
 
@@ -353,7 +355,7 @@ def assemble(device, artifact, roles, result, evaluation):
         "latency": result["latency"], "placement": result["placement"],
         "streaming": result["streaming"], "paced": result["paced"], "accuracy": accuracy,
         "eval": eval_info, "power": result.get("power"), "peak_rss_mb": result["peak_rss_mb"],
-        "device_seconds": result["seconds"],
+        "device_seconds": result["seconds"], "profile": result.get("profile"),
     }
 
 

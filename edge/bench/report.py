@@ -38,7 +38,10 @@ results.json (``schema`` = "edgekit-bench/1")::
       power: {sampler, samples, mean_mw, max_mw, energy_mj_per_inference} | null (no sampler:
              absent, never estimated),
       peak_rss_mb: peak resident memory of the target's bench process for this artifact,
-      device_seconds: time the target spent on this artifact.
+      device_seconds: time the target spent on this artifact,
+      profile: {frame, head: edge.bench.profile.model_profile (nodes, macs, op_types: {op:
+               {count, macs, mac_share, est_ms}}, heaviest_nodes, p50_ms, gmac_per_s,
+               delegated_nodes, partitions, delegate, timing)} | null (without --profile).
       A plain .tflite file (kind "tflite", no manifest): target, artifact, kind, model_path,
       frame_role "model", size: {model: {...}}, deployed, latency: {model: {... as above, plus
       inputs/outputs: [{name, shape, dtype}]}}, placement: {model: {...}}, streaming, paced,
@@ -279,13 +282,15 @@ def _target_notes(data):
     return "\n".join(notes)
 
 
-def write_all(out, data, progress=None):
-    """results.json, results.csv, results.md and pareto.png into ``out``; returns the paths.
+def write_all(out, data, progress=None, plot_task=None):
+    """results.json, results.csv, results.md, pareto.png (+ pareto.json, the plotted numbers)
+    and, with ``--profile``, profile.png into ``out``; returns the paths.
 
     The plot is skipped, with one progress line saying why, when matplotlib is missing or no
     record has both accuracy and latency per decision.
     """
     from edge.bench.plot import pareto_plot, why_no_plot
+    from edge.bench.profile import profile_markdown, profile_plot
     from edge.atomic import write_json, write_text
 
     os.makedirs(out, exist_ok=True)
@@ -293,9 +298,12 @@ def write_all(out, data, progress=None):
              "md": os.path.join(out, "results.md"), "png": os.path.join(out, "pareto.png")}
     write_json(paths["json"], data)
     write_csv(paths["csv"], data)
-    write_text(paths["md"], markdown_table(data))
+    profile = profile_markdown(data)
+    write_text(paths["md"], markdown_table(data) + ("\n" + profile + "\n" if profile else ""))
+    if profile and profile_plot(data, os.path.join(out, "profile.png")):
+        paths["profile_png"] = os.path.join(out, "profile.png")
     reason = why_no_plot(data)
-    if reason is None and pareto_plot(data, paths["png"]):
+    if reason is None and pareto_plot(data, paths["png"], plot_task):
         return paths
     paths.pop("png")
     if progress:
