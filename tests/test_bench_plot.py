@@ -118,8 +118,9 @@ def test_plot_task_and_an_unknown_task(bench_artifacts, tmp_path):
     assert not (tmp_path / "one" / "profile.png").exists()  # no --profile, no profile
     result = _bench(tmp_path, [bench_artifacts["ptq"]], tmp_path / "two", ["--plot-task", "age"])
     assert result.exit_code == 1
-    assert re.search(r"edgekit: error: --plot-task age: no record has a score for it "
-                     r"\(tasks: action, identity\)", result.output), result.output
+    assert re.search(r"edgekit: error: --plot-task age: no artifact has that task "
+                     r"\(tasks: action, identity, identity_embedding\)", result.output), result.output
+    assert not (tmp_path / "two").exists()  # refused before the bench ran
 
 
 def test_compare_picture_holds_the_table_rows(profiled_run, bench_artifacts, tmp_path):

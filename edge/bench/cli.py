@@ -94,6 +94,12 @@ def bench_command(ctx, device_names, models, data_dir, devices_file, fps, pace_s
             raise EdgekitError("no --model given and ./%s does not exist; pass --model DIR "
                                "(an 'edgekit quantize' output)" % default)
         models = (default,)
+    if plot_task:  # refuse before minutes of benchmarking, not after
+        from edge.bench.harness import discover
+        tasks = sorted({t.name for a in discover(models) if a.manifest for t in a.manifest.tasks})
+        if plot_task not in tasks:
+            raise EdgekitError("--plot-task %s: no artifact has that task (tasks: %s)"
+                               % (plot_task, ", ".join(tasks) or "none: plain .tflite files"))
     progress = Progress()
     document = run_bench(device_names, models, data_dir=data_dir, devices_file=devices_file,
                          threads=threads, progress=progress, command=["edgekit"] + sys.argv[1:],
