@@ -105,16 +105,10 @@ def compare_plot(a, b, path, label_a="A", label_b="B"):
     record pair; the plotted rows go to ``compare.json`` beside the PNG. False (nothing
     written) without matplotlib."""
     try:
-        from edge.bench.plot import _pyplot
+        from edge.bench.plot import _pyplot, save_figure
         plt = _pyplot()
     except ImportError:
         return False
-    import io
-    import json
-    import os
-
-    from edge.atomic import write_bytes, write_text
-
     entries = compare_rows(a, b)
     heights = [0.42 * len(e["rows"]) + 1.2 for e in entries]
     fig, axes = plt.subplots(len(entries), 1, figsize=(10, sum(heights)), dpi=110,
@@ -122,12 +116,7 @@ def compare_plot(a, b, path, label_a="A", label_b="B"):
     for entry, ax in zip(entries, axes[:, 0]):
         _pair_panel(ax, entry, label_a, label_b)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-    write_text(os.path.join(os.path.dirname(os.path.abspath(path)), "compare.json"),
-               json.dumps(entries, indent=1))
+    save_figure(plt, fig, path, "compare.json", entries)
     return True
 
 

@@ -267,11 +267,6 @@ def pareto_plot(data, path, task=None):
     :func:`why_no_plot` says why. Returns True."""
     if why_no_plot(data):
         return False
-    import json
-    import os
-
-    from edge.atomic import write_bytes, write_text
-
     plt = _pyplot()
     shown = plot_data(data, task)
     panels = shown["panels"]
@@ -296,13 +291,24 @@ def pareto_plot(data, path, task=None):
         items = [(_label(p, several), (x, y), r)
                  for p, (x, y, r) in zip(panel["points"], markers)]
         place_labels(ax, renderer, items, boxes)
+    save_figure(plt, fig, path, "pareto.json", shown)
+    return True
+
+
+def save_figure(plt, fig, path, data_name, data):
+    """Write ``fig`` to ``path`` and the numbers it shows to ``data_name`` beside it, both
+    atomically: the JSON is what tests (and users) compare with results.json."""
+    import json
+    import os
+
+    from edge.atomic import write_bytes, write_text
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
-    write_text(os.path.join(os.path.dirname(os.path.abspath(path)), "pareto.json"),
-               json.dumps(shown, indent=1))
-    return True
+    write_text(os.path.join(os.path.dirname(os.path.abspath(path)), data_name),
+               json.dumps(data, indent=1))
 
 
 def _marker_box(ax, x, y, radius_pt):
