@@ -36,6 +36,10 @@ TOLERANCE = {
     "head/xnnpack": 0.0, "head/builtin": 0.0234375,
     "stream-frames": 0.0, "stream-video": 0.125, "decoded": 2,
 }
+# The runner runs the head on the built-in kernels where ai-edge-litert < 2.3 (its XNNPACK head is
+# wrong there, edge/backends/litert.py): on bullseye's LiteRT 2.1.0 the runner over the same
+# frames then differs ARM vs x86 as the built-in head does, measured 0.0234375.
+TOLERANCE_TARGET = {"bullseye-arm64": {"stream-frames": 0.0234375}}
 # tflite-runtime 2.13 (no x86 wheel of it for this machine's Python): ARM vs this machine's LiteRT
 # 2.3.0, measured 3 steps on XNNPACK (ARM vs x86 tflite-runtime 2.13 itself: 2, measured once in
 # an x86 Debian 11 chroot), 2 on the built-in kernels.
@@ -164,8 +168,10 @@ def _probe_x86(python, parity, parts, out):
     return dict(np.load(out))
 
 
-def _probe_board(board, parity, parts, out):
-    """The probe on the board, over ssh, with the target's venv Python."""
+def _probe_board(board, parity, parts, out,
+                 files=("frame.tflite", "head.tflite", "manifest.json")):
+    """The probe on the board, over ssh, with the target's venv Python (``files``: what of the
+    model directory it gets)."""
     work = board.ssh("mktemp -d /tmp/edgekit-parity.XXXXXX").stdout.strip()
     job = {"model_dir": work + "/model", "inputs": work + "/inputs.npz",
            "video": work + "/video.avi", "out": work + "/arm.npz", "parts": parts}
@@ -173,8 +179,7 @@ def _probe_board(board, parity, parts, out):
     with open(local_job, "w") as handle:
         json.dump(job, handle)
     board.ssh("mkdir -p %s/model" % work)
-    board.put([os.path.join(parity["model_dir"], f)
-               for f in ("frame.tflite", "head.tflite", "manifest.json")], work + "/model")
+    board.put([os.path.join(parity["model_dir"], f) for f in files], work + "/model")
     board.put([os.path.join(ROOT, "edge"), os.path.join(ROOT, "tests", "board_probe.py"),
                str(parity["root"] / "inputs.npz")], work)
     board.put([local_job], work + "/job.json")
@@ -225,7 +230,8 @@ def test_parity_frame_head_and_stream_against_x86(arm_target, parity_inputs):
     with open(str(root / ("figures-%s.json" % name)), "w") as handle:
         json.dump(figures, handle, indent=1)
     print("parity %s: %s" % (name, json.dumps(figures)))
-    tolerances = TOLERANCE if reference == twin else TOLERANCE_OTHER_RUNTIME
+    tolerances = dict(TOLERANCE if reference == twin else TOLERANCE_OTHER_RUNTIME,
+                      **TOLERANCE_TARGET.get(name, {}))
     for group, tolerance in tolerances.items():
         if "max " + group in figures:
             assert figures["max " + group] <= tolerance, (group, figures)
