@@ -6,7 +6,9 @@
 (``xnnpack``: LiteRT's default delegate; ``builtin``: ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), the
 raw frame outputs and head outputs, the video as OpenCV decodes it here, and the runner's
 per-window task values over that decoded video and over the x86-decoded frames (which separates
-decoder from kernel differences).
+decoder from kernel differences). Part ``onnx``: the frame outputs of ``frame.onnx`` (``edgekit
+export``'s int8 QDQ graph) through edgekit's own onnxruntime backend (1 thread), key
+``frame/onnxruntime``.
 
 Why a test helper and not a product module: it compares kernels on fixed inputs, which no user
 of the device runtime needs; the product path it checks (edge.runner) is imported unchanged.
@@ -42,6 +44,20 @@ def interpreter(path, kernels):
 
 def run_frames(path, frames, kernels):
     model = interpreter(path, kernels)
+    inp, out = model.get_input_details()[0], model.get_output_details()[0]
+    maps = []
+    for image in frames:
+        model.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
+        model.invoke()
+        maps.append(model.get_tensor(out["index"])[0].copy())
+    return np.stack(maps)
+
+
+def run_frames_onnx(path, frames):
+    """The frames through edge.backends.onnxruntime (the product backend, CPU provider)."""
+    from edge import backends
+
+    model = backends.create("onnxruntime").load(path, threads=1)
     inp, out = model.get_input_details()[0], model.get_output_details()[0]
     maps = []
     for image in frames:
@@ -105,6 +121,9 @@ def main(argv):
             for name, value in run_heads(os.path.join(model_dir, "head.tflite"),
                                          inputs["head"], kernels).items():
                 result["head/%s/%s" % (kernels, name)] = value
+    if "onnx" in parts:
+        result["frame/onnxruntime"] = run_frames_onnx(os.path.join(model_dir, "frame.onnx"),
+                                                      inputs["frames"])
     if "stream" in parts:
         # the video as decoded here (the camera's path) and the x86-decoded frames (the runner)
         x86_bgr = inputs["frames"][..., ::-1]
@@ -113,9 +132,12 @@ def main(argv):
                 result["stream-%s/%s" % (source, name)] = value
     np.savez(job["out"], **result)
     module = interpreter_module()
-    print(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
-                      "numpy": np.__version__, "opencv": cv2.__version__,
-                      "interpreter": module.__name__}))
+    info = {"machine": platform.machine(), "python": platform.python_version(),
+            "numpy": np.__version__, "opencv": cv2.__version__, "interpreter": module.__name__}
+    if "onnx" in parts:
+        import onnxruntime
+        info["onnxruntime"] = onnxruntime.__version__
+    print(json.dumps(info))
     return 0
 
 

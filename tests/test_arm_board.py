@@ -168,8 +168,10 @@ def _probe_x86(python, parity, parts, out):
     return dict(np.load(out))
 
 
-def _probe_board(board, parity, parts, out):
-    """The probe on the board, over ssh, with the target's venv Python."""
+def _probe_board(board, parity, parts, out,
+                 files=("frame.tflite", "head.tflite", "manifest.json")):
+    """The probe on the board, over ssh, with the target's venv Python (``files``: what of the
+    model directory it gets)."""
     work = board.ssh("mktemp -d /tmp/edgekit-parity.XXXXXX").stdout.strip()
     job = {"model_dir": work + "/model", "inputs": work + "/inputs.npz",
            "video": work + "/video.avi", "out": work + "/arm.npz", "parts": parts}
@@ -177,8 +179,7 @@ def _probe_board(board, parity, parts, out):
     with open(local_job, "w") as handle:
         json.dump(job, handle)
     board.ssh("mkdir -p %s/model" % work)
-    board.put([os.path.join(parity["model_dir"], f)
-               for f in ("frame.tflite", "head.tflite", "manifest.json")], work + "/model")
+    board.put([os.path.join(parity["model_dir"], f) for f in files], work + "/model")
     board.put([os.path.join(ROOT, "edge"), os.path.join(ROOT, "tests", "board_probe.py"),
                str(parity["root"] / "inputs.npz")], work)
     board.put([local_job], work + "/job.json")

@@ -83,7 +83,8 @@ def test_strict_errors_name_file_line_key_and_what_is_allowed(body, expected):
 def test_unknown_device_lists_the_defined_ones():
     devices = load_devices(SHIPPED)
     with pytest.raises(EdgekitError, match=r"unknown device 'tpu'; .* defines: bookworm-arm64, "
-                       r"bullseye-arm64, bullseye-arm64-tflite, coral, cpu, cpu-ort, jetson"):
+                       r"bookworm-arm64-ort, bullseye-arm64, bullseye-arm64-ort, "
+                       r"bullseye-arm64-tflite, coral, cpu, cpu-ort, jetson"):
         get_device(devices, "tpu")
 
 
@@ -106,7 +107,8 @@ def test_devices_list_and_errors_through_the_cli(tmp_path):
     assert lines[0] == "# " + SHIPPED
     assert [l.split()[0] for l in lines[1:]] == [
         "cpu", "cpu-ort", "jetson", "coral", "bookworm-arm64", "bullseye-arm64",
-        "bullseye-arm64-tflite", "jetson-trt", "local"]
+        "bullseye-arm64-tflite", "jetson-trt", "bookworm-arm64-ort",
+        "bullseye-arm64-ort", "local"]
     assert "ssh nvidia@jetson.local:22" in result.output and "power=tegrastats" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[devices.x]\nthreads = -1\n")

@@ -33,14 +33,17 @@ case "$NAME" in
     # venv name | pip requirements (pinned: these are the versions the README's table reports)
     # x86 twins: the venvs whose pins also exist as cp3X x86_64 wheels for this machine's python3
     TWINS=(litert)
-    VENVS=("litert|ai-edge-litert==2.3.0 numpy==2.2.6 opencv-python-headless==4.12.0.88 click==8.1.8")
+    # onnxruntime 1.32.0 (cp311 manylinux_2_28_aarch64) beside LiteRT: the onnxruntime backend
+    # runs the ONNX frame model, and the head stays on LiteRT, so both live in one venv
+    VENVS=("litert|ai-edge-litert==2.3.0 numpy==2.2.6 opencv-python-headless==4.12.0.88 click==8.1.8 onnxruntime==1.32.0")
     ;;
   bullseye-arm64)
     SUITE=bullseye; PORT=22011
     # ai-edge-litert 2.1.0 is the last cp39 aarch64 wheel; tflite-runtime 2.14 needs glibc 2.34
     # (Debian 11 has 2.31), so 2.13, which needs numpy < 2 (and an OpenCV built against it).
+    # onnxruntime 1.19.2 is the last cp39 aarch64 wheel (manylinux_2_27; the first with numpy 2)
     TWINS=(litert)  # tflite-runtime 2.13 has no wheel for this machine's Python 3.11
-    VENVS=("litert|ai-edge-litert==2.1.0 numpy==2.0.2 opencv-python-headless==4.12.0.88 click==8.1.8 tomli==2.2.1"
+    VENVS=("litert|ai-edge-litert==2.1.0 numpy==2.0.2 opencv-python-headless==4.12.0.88 click==8.1.8 tomli==2.2.1 onnxruntime==1.19.2"
            "tflite|tflite-runtime==2.13.0 numpy==1.26.4 opencv-python-headless==4.11.0.86 click==8.1.8 tomli==2.2.1")
     ;;
   *) echo "usage: $0 bookworm-arm64|bullseye-arm64 build|start|stop|status|shell [CMD...]" >&2
@@ -231,7 +234,7 @@ case "$ACTION" in
   build) need_binfmt; mkdir -p "$DIR"; running=no; port_open && running=yes
          build_rootfs; write_cpuinfo; mount_board; build_venvs; build_ssh
          [ "$running" = yes ] || umount_board  # a running board keeps its mounts
-         build_twins echo "make-board $NAME: built in $ROOT" >&2 ;;
+         build_twins; echo "make-board $NAME: built in $ROOT" >&2 ;;
   start) need_binfmt; start_board
          echo "ssh -i $DIR/client_key -o UserKnownHostsFile=$DIR/known_hosts -p $PORT root@127.0.0.1" ;;
   stop) stop_board ;;
