@@ -43,21 +43,18 @@ def interpreter(path, kernels):
 
 
 def run_frames(path, frames, kernels):
-    model = interpreter(path, kernels)
-    inp, out = model.get_input_details()[0], model.get_output_details()[0]
-    maps = []
-    for image in frames:
-        model.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
-        model.invoke()
-        maps.append(model.get_tensor(out["index"])[0].copy())
-    return np.stack(maps)
+    return _frames_through(interpreter(path, kernels), frames)
 
 
 def run_frames_onnx(path, frames):
     """The frames through edge.backends.onnxruntime (the product backend, CPU provider)."""
     from edge import backends
 
-    model = backends.create("onnxruntime").load(path, threads=1)
+    return _frames_through(backends.create("onnxruntime").load(path, threads=1), frames)
+
+
+def _frames_through(model, frames):
+    """Each frame's output map from a loaded model (LiteRT's interpreter API)."""
     inp, out = model.get_input_details()[0], model.get_output_details()[0]
     maps = []
     for image in frames:
