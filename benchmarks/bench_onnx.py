@@ -75,28 +75,44 @@ def load(model_dir, threads):
 
 
 def run_once(interpreter, pixels):
+    """One frame through ``interpreter``: every output dequantized (in frame.tflite output
+    steps of the reference when ``steps`` is given), flattened, concatenated in name order."""
     detail = interpreter.get_input_details()[0]
     view = interpreter.tensor(detail["index"])()
     np.copyto(view[0], pixels, casting="unsafe")  # uint8 -> float32 for the fp32 variant
     del view
     interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    values = []
+    for out in _outputs(interpreter):
+        value = interpreter.get_tensor(out["index"]).astype(np.float64).reshape(-1)
+        scale, zero_point = out["quantization"]
+        values.append((value - zero_point) * scale if scale else value)
+    return values
+
+
+def _outputs(interpreter):
+    """Output details in signature-name order (TFLite tensor names differ from the ONNX ones)."""
+    from edge.tflite_inspect import signature_indices
+
+    by_index = {d["index"]: d for d in interpreter.get_output_details()}
+    named = signature_indices(interpreter)["outputs"]
+    if not named:
+        return sorted(by_index.values(), key=lambda d: d["name"])
+    return [by_index[named[name]] for name in sorted(named)]
 
 
 def parity(loaded, inputs):
-    """{backend: max |output - frame.tflite's| in frame.tflite output steps} over ``inputs``."""
+    """{backend: max |output - frame.tflite's| in frame.tflite output steps} over ``inputs``,
+    the worst over every frame output."""
     reference = loaded[0][1]
-    scale, zero_point = reference.get_output_details()[0]["quantization"]
+    steps = [d["quantization"][0] for d in _outputs(reference)]
     result = {}
     for name, interpreter in loaded[1:]:
         worst = 0.0
         for pixels in inputs:
-            want = (run_once(reference, pixels).astype(np.float64) - zero_point) * scale
-            got = run_once(interpreter, pixels).astype(np.float64)
-            out_scale, out_zp = interpreter.get_output_details()[0]["quantization"]
-            if out_scale:
-                got = (got - out_zp) * out_scale
-            worst = max(worst, float(np.abs(got - want).max() / scale))
+            for want, got, step in zip(run_once(reference, pixels), run_once(interpreter, pixels),
+                                       steps):
+                worst = max(worst, float(np.abs(got - want).max() / step))
         result[name] = round(worst, 2)
     return result
 

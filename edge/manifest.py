@@ -11,9 +11,9 @@ reported together in one :class:`EdgekitError`, each naming the key path
 does not parse at all. The checks are the :mod:`edge.schema` Schemas at the end of this file
 (the engine of every edgekit config file); JSON has no line numbers to give.
 
-Schema (``schema_version`` 2; version 1 files are read and upgraded, see :func:`upgrade`)::
+Schema (``schema_version`` 3; versions 1 and 2 are read and upgraded, see :func:`upgrade`)::
 
-    schema_version: int            # 2
+    schema_version: int            # 3
     name: str                      # "swim", "face"
     backbone: str                  # "efficientnet-b3", "tiny"
     method: str                    # fp32 | fp16 | dynamic | ptq | qat | prune-qat
@@ -23,7 +23,12 @@ Schema (``schema_version`` 2; version 1 files are read and upgraded, see :func:`
     input: {height, width, channels, colour_order, value_range: [lo, hi], normalization: {..}}
     clip_length: int               # T, frames per decision
     default_stride: int            # run the head every this many frames
-    feature_shape: [h, w, c]       # one frame's feature map (frame model output, head input)
+    feature_shape: [h, w, c]       # one frame's feature map (the frame model's "features")
+    window: [{input, source, reduce}]
+                                   # each head input (signature name), the frame output it is
+                                   # made of, and how: "stack" (the last T outputs, oldest
+                                   # first: head input [1, T, ...]) or "mean" (their mean over
+                                   # the window, kept as a running sum: head input [1, ...])
     tasks: [{name, kind, labels: [str], output}]   # output = head output (signature key)
     models: {"frame"|"head"|"clip": ModelFile}      # the TFLite files every backend can read
     variants: {variant: {"frame"|"head"|"clip": ModelFile}}
@@ -45,8 +50,8 @@ from edge.atomic import write_text as atomic_write_text
 from edge.errors import EdgekitError
 from edge.schema import OMIT, Invalid, Key, Schema, Wording
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 DEFAULT_VARIANT = "tflite"
 MANIFEST_NAME = "manifest.json"
 METHODS = ("fp32", "fp16", "dynamic", "ptq", "qat", "prune-qat")
@@ -58,6 +63,7 @@ VARIANT_BUILDERS = dict({"edgetpu": "edgekit quantize --target coral"}, **dict.f
     ("onnx", "onnx_fp32", "onnx_trt_int8"), "edgekit export --model DIR"))
 REQUIRED_MODEL_ROLES = ("frame", "head")
 COLOUR_ORDERS = ("RGB", "BGR")
+WINDOW_REDUCTIONS = ("stack", "mean")
 DTYPES = ("uint8", "int8", "int16", "int32", "int64", "float16", "float32", "bool")
 
 
@@ -89,12 +95,19 @@ class ModelFile:
 
     def output(self, name):
         """The output spec called ``name``; EdgekitError listing the names if there is none."""
-        for spec in self.outputs:
+        return self._named(self.outputs, "output", name)
+
+    def input(self, name):
+        """The input spec called ``name``; EdgekitError listing the names if there is none."""
+        return self._named(self.inputs, "input", name)
+
+    def _named(self, specs, kind, name):
+        for spec in specs:
             if spec.name == name:
                 return spec
-        raise EdgekitError("model %s has no output %r (it has %s); the manifest's tasks do not "
-                           "match the model, re-run edgekit quantize"
-                           % (self.file, name, ", ".join(s.name for s in self.outputs)))
+        raise EdgekitError("model %s has no %s %r (it has %s); the manifest does not match the "
+                           "model, re-run edgekit quantize"
+                           % (self.file, kind, name, ", ".join(s.name for s in specs)))
 
 
 @dataclass
@@ -124,6 +137,15 @@ class TaskSpec:
 
 
 @dataclass
+class WindowInput:
+    """One head input and how the ring makes it from a frame output (see :mod:`edge.window_inputs`)."""
+
+    input: str
+    source: str
+    reduce: str
+
+
+@dataclass
 class Manifest:
     name: str
     backbone: str
@@ -135,6 +157,7 @@ class Manifest:
     feature_shape: List[int]
     tasks: List[TaskSpec]
     models: Dict[str, ModelFile]
+    window: List[WindowInput] = field(default_factory=list)
     variants: Dict[str, Dict[str, ModelFile]] = field(default_factory=dict)
     sparsity: Optional[float] = None
     tool_versions: Dict[str, str] = field(default_factory=dict)
@@ -238,20 +261,35 @@ class Manifest:
 
 
 def upgrade(data):
-    """A version-1 manifest as version 2: its ``frame_edgetpu`` role becomes ``variants.edgetpu``.
+    """An older manifest as version 3. Version 1's ``frame_edgetpu`` role becomes
+    ``variants.edgetpu``; versions 1 and 2 had one frame output stacked into one head input,
+    which becomes their ``window``.
 
-    Model directories written before variants existed keep working; the file on disk is left as
-    it is (the next ``save`` writes version 2).
+    Model directories written before variants or the streaming split keep working; the file on
+    disk is left as it is (the next ``save`` writes version 3).
     """
-    if not isinstance(data, dict) or data.get("schema_version") != 1:
+    if not isinstance(data, dict) or data.get("schema_version") not in (1, 2):
         return data
+    version = data["schema_version"]
     data = dict(data, schema_version=SCHEMA_VERSION)
     models = data.get("models")
-    if isinstance(models, dict) and "frame_edgetpu" in models:
+    if version == 1 and isinstance(models, dict) and "frame_edgetpu" in models:
         models = dict(models)
         data["variants"] = {"edgetpu": {"frame": models.pop("frame_edgetpu")}}
         data["models"] = models
+    if "window" not in data and isinstance(models, dict):
+        data["window"] = _single_stack(models)
     return data
+
+
+def _single_stack(models):
+    """The window of a version-1/2 directory: the frame's one output stacked as the head's one
+    input (names as recorded; the schema reports a malformed model entry)."""
+    try:
+        return [{"input": models["head"]["inputs"][0]["name"],
+                 "source": models["frame"]["outputs"][0]["name"], "reduce": "stack"}]
+    except (KeyError, IndexError, TypeError):
+        return []
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -350,6 +388,9 @@ MANIFEST_SCHEMA = Schema({
     }), InputSpec),
     "clip_length": Key("int", low=1), "default_stride": Key("int", low=1),
     "feature_shape": Key("list", item="int", check=_length(3, "[h, w, c]")),
+    "window": Key("list", item=_of(Schema({
+        "input": Key("str"), "source": Key("str"), "reduce": _one_of(WINDOW_REDUCTIONS),
+    }), WindowInput), check=_not_empty),
     "tasks": Key("list", item=_of(Schema({
         "name": Key("str"), "kind": _one_of(TASK_KINDS),
         "labels": Key("list", item="str"), "output": Key("str"),

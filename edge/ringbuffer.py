@@ -1,9 +1,11 @@
-"""The per-stream temporal buffer: the last T frame features, in the head's input dtype.
+"""The per-stream temporal buffer: what the head needs of the last T frames.
 
-Streaming exists so each frame goes through the (expensive) backbone once, not T times: the
-per-frame feature maps wait here until the clip head reads the last T of them. Everything is
-allocated at construction; a push is one copy (or one table lookup) into the next slot, and the
-head's input is filled oldest-first with at most two slice copies.
+Streaming exists so each frame goes through the (expensive) frame model once, not T times: its
+outputs wait here until the window head reads them. The ring keeps the bookkeeping (which slot is
+next, which frames and timestamps the window spans, gaps); one window input per head input
+(:mod:`edge.window_inputs`: the last T outputs stacked, or their running mean) keeps the data.
+Everything is allocated at construction; a push is a few vectorised passes into the next slot,
+and each head input is filled with at most two slice copies or one table lookup.
 
 Skipped frames and timestamp gaps: a window must not silently mix frames from before and after a
 hole in the stream (a dropped RTSP packet, a camera stall), so a push whose frame index jumps by
@@ -81,24 +83,33 @@ def _requant_table(src_dtype, src_scale, src_zp, dst_dtype, dst_scale, dst_zp):
 
 
 class FeatureRing(object):
-    """A fixed ring of ``length`` feature maps of ``feature_shape`` in ``dtype``."""
+    """A fixed ring of ``length`` frames feeding the head inputs ``windows`` (window objects of
+    :mod:`edge.window_inputs`, in head-input order)."""
 
-    def __init__(self, length, feature_shape, dtype, gap_policy="reset", max_skip=0,
-                 max_gap_s=None):
+    def __init__(self, length, windows, gap_policy="reset", max_skip=0, max_gap_s=None):
         if gap_policy not in GAP_POLICIES:
             raise EdgekitError("unknown gap policy %r; use reset or hold" % (gap_policy,))
         if int(length) < 1:
             raise EdgekitError("clip length must be >= 1, got %s" % length)
         self.length = int(length)
+        self.windows = list(windows)
         self.gap_policy = gap_policy
         self.max_skip = int(max_skip)
         self.max_gap_s = None if max_gap_s is None else float(max_gap_s)
-        self.features = np.zeros((self.length,) + tuple(feature_shape), dtype)
         self.frame_index = np.full(self.length, -1, np.int64)
         self.timestamp = np.zeros(self.length, np.float64)
         self.gaps = 0
         self.resets = 0
         self.reset()
+
+    @classmethod
+    def stacked(cls, length, feature_shape, dtype, **gap_options):
+        """A ring with one stacked window of ``feature_shape`` in ``dtype`` (tests, tools)."""
+        from edge.manifest import TensorSpec
+        from edge.window_inputs import StackWindow
+
+        spec = TensorSpec("features", list(feature_shape), np.dtype(dtype).name)
+        return cls(length, [StackWindow(length, feature_shape, spec, spec)], **gap_options)
 
     def reset(self):
         """Forget everything buffered; the next ``length`` pushes warm the ring up again."""
@@ -107,6 +118,8 @@ class FeatureRing(object):
         self.since_reset = 0    # pushes since the last reset (decides when a window is due)
         self._last_index = None
         self._last_time = None
+        for window in getattr(self, "windows", ()):
+            window.reset()
 
     @property
     def is_warm(self):
@@ -121,8 +134,8 @@ class FeatureRing(object):
         return (self.max_gap_s is not None and timestamp is not None
                 and self._last_time is not None and timestamp - self._last_time > self.max_gap_s)
 
-    def push(self, features, frame_index, timestamp=None, convert=None):
-        """Store one frame's features (converted by ``convert(src, dst)`` if given).
+    def push(self, outputs, frame_index, timestamp=None):
+        """Store one frame's outputs (one array per window, in window order).
 
         Returns True if a gap was detected before this push.
         """
@@ -133,10 +146,9 @@ class FeatureRing(object):
                 self.resets += 1
                 self.reset()
         slot = self._next
-        if convert is None:
-            np.copyto(self.features[slot], features, casting="unsafe")
-        else:
-            convert(features, self.features[slot])
+        evicting = self.count == self.length
+        for window, output in zip(self.windows, outputs):
+            window.store(slot, output, evicting)
         self.frame_index[slot] = frame_index
         self.timestamp[slot] = -1.0 if timestamp is None else timestamp
         self._next = (slot + 1) % self.length
@@ -154,21 +166,16 @@ class FeatureRing(object):
     def _oldest(self):
         return self._next if self.count == self.length else 0
 
-    def ordered_into(self, dst):
-        """Copy the buffered features oldest-first into ``dst`` (length, ...): two slices max."""
+    def window_into(self, i, dst):
+        """Fill ``dst`` (head input ``i`` without its batch axis) from the buffered window."""
         if not self.is_warm:
             raise EdgekitError("the feature ring is not warm yet (%d of %d frames)"
                                % (self.count, self.length))
-        start = self._oldest()
-        tail = self.length - start
-        np.copyto(dst[:tail], self.features[start:])
-        if start:
-            np.copyto(dst[tail:], self.features[:start])
-        return dst
+        return self.windows[i].window_into(dst, self._oldest())
 
-    def ordered(self):
-        """A new array of the features oldest-first (tests and debugging; allocates)."""
-        return self.ordered_into(np.empty_like(self.features))
+    def ordered(self, i=0):
+        """A new array of stacked window ``i`` oldest-first (tests and debugging; allocates)."""
+        return self.window_into(i, np.empty_like(self.windows[i].slots))
 
     def frame_range(self):
         """(first, last) frame index and (first, last) timestamp of the buffered window."""

@@ -1,10 +1,11 @@
 """The streaming runner: frames in, one ``WindowResult`` per region per window out.
 
 Why streaming: the clip model runs the backbone on all T frames for every decision; here every
-frame goes through the frame model exactly once per region, its feature map waits in a ring
-buffer, and only the small clip head runs per decision (every ``stride`` frames once the ring is
-warm). At T=15 and stride 1 that is ~1/15 of the backbone work per decision, with the same
-numbers as the clip model (the head reads exactly the features the clip model computes inside).
+frame goes through the frame model exactly once per region, what the head needs of it waits in
+a ring buffer, and only the small window head runs per decision (every ``stride`` frames once the
+ring is warm). At T=15 and stride 1 that is ~1/15 of the backbone work per decision, with the
+same numbers as the clip model (:mod:`quantize.streaming` moves every per-frame piece of the
+network, down to the LSTM's input projections, into the frame model).
 
 A runner is one *stream*: its regions, their preprocessors and rings, gap state and counters. The
 models belong to a :class:`~edge.session.ModelSession`, shared by every runner of the process on
@@ -103,9 +104,9 @@ class StreamingRunner(object):
         results = []
         invoke = 0.0
         session = self.session
-        frame_input, frame_output = session.frame_input, session.frame_output
+        frame_input = session.frame_input
         invoke_frame = session.frame_interpreter.invoke
-        requantize = session.requantize
+        push_outputs = session.push_outputs
         with session.lock:
             for r in range(len(self.rois)):
                 t0 = time.perf_counter()
@@ -117,9 +118,7 @@ class StreamingRunner(object):
                 t2 = time.perf_counter()
                 invoke += t2 - t1
                 ring = self.rings[r]
-                view = frame_output()
-                gap = ring.push(view[0], frame_index, timestamp, requantize)
-                del view
+                gap = push_outputs(ring, frame_index, timestamp)
                 if gap and ring.gap_policy == "hold":
                     self._gap_at[r] = frame_index
                 if ring.due(self.stride):

@@ -3,15 +3,15 @@
 Why apart from the streams: a camera daemon with N cameras (or N regions) needs N rings but only
 one copy of the models; on a Coral, several interpreters would compete for one Edge TPU. So the
 session owns what is per model — the backend, the frame and head interpreters, their tensor
-indices resolved by signature name, the requantization from frame output to head input, the task
-decoding — and a stream (:class:`edge.runner.StreamingRunner`) owns only its rings, regions and
+indices resolved by signature name, the manifest's ``window`` (which frame output makes which
+head input, stacked or averaged: :mod:`edge.window_inputs`), the task decoding — and a stream (:class:`edge.runner.StreamingRunner`) owns only its rings, regions and
 counters. :meth:`ModelSession.shared` hands every caller in a process the same session for the
 same (directory, backend, threads).
 
 Interpreters are not thread-safe and their input/output tensors are single buffers, so every use
 of them goes through :attr:`ModelSession.lock`: a stream holds it while it fills the frame input,
-invokes and copies the output into its ring (one frame of all its regions at a time), and while
-it runs the head. Windows never see another stream's data: the head input is written from the
+invokes and copies the outputs into its ring (one frame of all its regions at a time), and while
+it runs the head. Windows never see another stream's data: the head inputs are written from the
 stream's own ring under the same lock hold.
 
 Windows are independent, as in the clip model (trained and evaluated per clip, always from a
@@ -39,7 +39,8 @@ from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, Manifest
 from edge.preprocess import Preprocessor
 from edge.results import WindowResult, decode_task, dequantize_into
-from edge.ringbuffer import FeatureRing, Requantizer
+from edge.ringbuffer import FeatureRing
+from edge.window_inputs import make_window
 from edge.tflite_inspect import signature_indices, tensor_specs
 
 _SHARED = weakref.WeakValueDictionary()
@@ -79,28 +80,41 @@ class ModelSession(object):
         head_sig = signature_indices(self.head_interpreter)
         self.frame_input = self.frame_interpreter.tensor(_only(
             frame_sig["inputs"], self.frame_interpreter.get_input_details(), "frame input"))
-        self.frame_output = self.frame_interpreter.tensor(_only(
-            frame_sig["outputs"], self.frame_interpreter.get_output_details(), "frame output"))
-        self.head_input = self.head_interpreter.tensor(_only(
-            head_sig["inputs"], self.head_interpreter.get_input_details(), "head input"))
         self.frame_in_spec = frame_file.inputs[0]
-        frame_out_spec = frame_file.outputs[0]
-        self.head_in_spec = head_file.inputs[0]
         self.clip_length = int(self.manifest.clip_length)
         self.feature_shape = tuple(self.manifest.feature_shape)
-        expected_head = [1, self.clip_length] + list(self.feature_shape)
-        if list(self.head_in_spec.shape) != expected_head or \
-                list(frame_out_spec.shape)[1:] != list(self.feature_shape):
-            raise EdgekitError("manifest does not match model: the head takes %s and the frame "
-                               "model gives %s, but the manifest says T=%d and feature shape %s; "
-                               "re-run edgekit quantize" % (self.head_in_spec.shape,
-                                                            frame_out_spec.shape,
-                                                            self.clip_length,
-                                                            list(self.feature_shape)))
-        self.requantize = Requantizer(frame_out_spec, self.head_in_spec)
-        self.feature_dtype = np.dtype(self.head_in_spec.dtype)
+        self.window = self._resolve_window(frame_file, head_file, frame_sig, head_sig)
+        # per window input, aligned: the frame output it reads and the head input it fills
+        self._frame_outputs = [self.frame_interpreter.tensor(w[0]) for w in self.window]
+        self._head_inputs = [self.head_interpreter.tensor(w[1]) for w in self.window]
         self.tasks = self._resolve_tasks(head_file, head_sig)
         self.last_head_s = 0.0
+
+    def _resolve_window(self, frame_file, head_file, frame_sig, head_sig):
+        """[(frame output index, head input index, WindowInput, src spec, dst spec)] of the
+        manifest's ``window``, each checked against both models' shapes."""
+        T = self.clip_length
+        resolved, fed = [], set()
+        for link in self.manifest.window:
+            src = frame_file.output(link.source)
+            dst = head_file.input(link.input)
+            want = [1, T] + list(src.shape[1:]) if link.reduce == "stack" else list(src.shape)
+            if list(dst.shape) != want:
+                raise EdgekitError("manifest does not match model: head input %s is %s, but a "
+                                   "%s of frame output %s over T=%d frames is %s; re-run edgekit "
+                                   "quantize" % (link.input, dst.shape, link.reduce, link.source,
+                                                 T, want))
+            index_out = _index(frame_sig["outputs"], self.frame_interpreter.get_output_details(),
+                               link.source, "frame output")
+            index_in = _index(head_sig["inputs"], self.head_interpreter.get_input_details(),
+                              link.input, "head input")
+            resolved.append((index_out, index_in, link, src, dst))
+            fed.add(link.input)
+        missing = [spec.name for spec in head_file.inputs if spec.name not in fed]
+        if missing:
+            raise EdgekitError("manifest does not match model: the window feeds no head input "
+                               "%s; re-run edgekit quantize" % ", ".join(missing))
+        return resolved
 
     @classmethod
     def shared(cls, model_dir, device="cpu", threads=None, delegate=None, verify=True):
@@ -149,9 +163,10 @@ class ModelSession(object):
         return None
 
     def new_ring(self, **gap_options):
-        """An empty feature ring sized and typed for this session's head."""
-        return FeatureRing(self.clip_length, self.feature_shape, self.feature_dtype,
-                           **gap_options)
+        """An empty ring with one window input per head input (:mod:`edge.window_inputs`)."""
+        windows = [make_window(link.reduce, self.clip_length, src.shape[1:], src, dst)
+                   for _, _, link, src, dst in self.window]
+        return FeatureRing(self.clip_length, windows, **gap_options)
 
     def new_preprocessor(self, source_order="BGR", roi=None, resize="fast"):
         return Preprocessor(self.manifest.input, self.frame_in_spec, source_order, roi,
@@ -159,11 +174,20 @@ class ModelSession(object):
 
     # -- the hot path (callers hold self.lock) ---------------------------------------------------
 
+    def push_outputs(self, ring, frame_index, timestamp=None):
+        """Store the frame model's outputs (just invoked) in ``ring``; True on a gap. Caller
+        holds :attr:`lock`."""
+        views = [output()[0] for output in self._frame_outputs]
+        gap = ring.push(views, frame_index, timestamp)
+        del views  # no view into an interpreter tensor may outlive the next invoke()
+        return gap
+
     def run_head(self, ring):
         """Head over ``ring``'s window -> {task name: TaskOutput}. Caller holds :attr:`lock`."""
-        view = self.head_input()
-        ring.ordered_into(view[0])
-        del view
+        for i, head_input in enumerate(self._head_inputs):
+            view = head_input()
+            ring.window_into(i, view[0])
+            del view
         head = self.head_interpreter
         t0 = time.perf_counter()
         head.reset_all_variables()  # fused-LSTM heads: zero their state
@@ -197,9 +221,7 @@ class ModelSession(object):
                 pre(np.ascontiguousarray(frame), view[0])
                 del view
                 self.frame_interpreter.invoke()
-                view = self.frame_output()
-                ring.push(view[0], i, None, self.requantize)
-                del view
+                self.push_outputs(ring, i)
             tasks = self.run_head(ring)
         return WindowResult(0, None, 0, len(clip) - 1, -1.0, -1.0, tasks)
 
@@ -228,11 +250,20 @@ def _only(named, details, what):
     if len(details) == 1:
         return details[0]["index"]
     raise EdgekitError("the %s is ambiguous: the model has %d of them; the frame model must have "
-                       "one input and one output, the head one input" % (what, len(details)))
+                       "one input" % (what, len(details)))
 
 
-def _by_name(details, name):
+def _index(named, details, name, what):
+    """Tensor index of signature name ``name`` (or of the tensor called so, or of the only one)."""
+    if name in named:
+        return named[name]
+    if len(details) == 1 and not any(d["name"] == name for d in details):
+        return details[0]["index"]
+    return _by_name(details, name, what)
+
+
+def _by_name(details, name, what="head output"):
     for detail in details:
         if detail["name"] == name:
             return detail["index"]
-    raise EdgekitError("head model has no output %r; re-run edgekit quantize" % name)
+    raise EdgekitError("the model has no %s %r; re-run edgekit quantize" % (what, name))

@@ -105,9 +105,16 @@ def additive_self_attention(sequence, units, name):
     return layers.Dot(axes=(2, 1), name=name + "_context")([weights, sequence])
 
 
-def _spatial_block(grid, steps, h, w, c, widths):
+def spatial_time_mean(grid, steps, h, w, c):
+    """The time mean of the feature maps (B, T, h*w, c) -> (B, h, w, c), what the spatial branch reads."""
     mean = layers.AveragePooling2D(pool_size=(steps, 1), name="spatial_time_mean")(grid)
-    x = layers.Reshape((h, w, c), name="spatial_time_mean_map")(mean)
+    return layers.Reshape((h, w, c), name="spatial_time_mean_map")(mean)
+
+
+def spatial_branch(mean_map, widths):
+    """The spatial branch on the time mean (B, h, w, c): two separable convs with CBAM spatial
+    attention, BN, global pooling. Also the streaming head's spatial part (quantize.streaming)."""
+    x = mean_map
     for i in (1, 2):
         x = layers.SeparableConv2D(widths.spatial_filters, 3, padding="same", activation="relu",
                                    name="spatial_sepconv%d" % i)(x)
@@ -117,25 +124,43 @@ def _spatial_block(grid, steps, h, w, c, widths):
     return layers.Dropout(widths.dropout, name="spatial_dropout")(x)
 
 
-def _temporal_block(grid, steps, h, w, c, widths):
+def temporal_frame_features(grid, steps, h, w, c):
+    """Each frame's spatial mean (B, T, h*w, c) -> (B, T, c): the LSTM's input."""
     x = layers.AveragePooling2D(pool_size=(1, h * w), name="temporal_frame_pool")(grid)
-    x = layers.Reshape((steps, c), name="temporal_frame_features")(x)
+    return layers.Reshape((steps, c), name="temporal_frame_features")(x)
+
+
+def temporal_lstm(sequence, widths):
     # unroll: T is static and small, so the LSTM is built as T explicit steps. It computes the
     # same numbers, but the converter then emits plain FULLY_CONNECTED/LOGISTIC/TANH/MUL ops that
     # XNNPACK runs instead of the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM, whose kernel made the
-    # EfficientNet-B3 head cost 2.0 ms per window; unrolled it is 0.4-0.8 ms back to back and
-    # about 1 ms right after the frame model (benchmarks/bench_streaming.py). It runs once per
-    # decision on the camera. implementation=1: each gate is its own matmul (the kernel is split,
-    # a constant), where implementation 2 SPLITs one matmul's output: the MLIR quantizer left the
-    # first step's SPLIT in float in about one conversion in four, run to run, which the int8
-    # gate rejects. Same weights, same speed.
-    x = layers.LSTM(widths.lstm_units, return_sequences=True, unroll=True, implementation=1,
-                    name="temporal_lstm")(x)
-    x = additive_self_attention(x, widths.attention_units, "temporal_attention")
+    # EfficientNet-B3 head cost 2.0 ms per window. implementation=1: each gate is its own matmul
+    # (the kernel is split, a constant), where implementation 2 SPLITs one matmul's output: the
+    # MLIR quantizer left the first step's SPLIT in float in about one conversion in four, run to
+    # run, which the int8 gate rejects. Same weights, same speed. The camera does not run this
+    # graph: quantize.streaming moves the input projections into the frame model.
+    return layers.LSTM(widths.lstm_units, return_sequences=True, unroll=True, implementation=1,
+                       name="temporal_lstm")(sequence)
+
+
+def temporal_window(hidden, widths):
+    """What the temporal branch does with the LSTM's hidden states (B, T, u): self-attention
+    over time, then time mean and max. Also the streaming head's temporal part."""
+    x = additive_self_attention(hidden, widths.attention_units, "temporal_attention")
     mean = layers.GlobalAveragePooling1D(name="temporal_mean")(x)
     peak = layers.GlobalMaxPooling1D(name="temporal_max")(x)
     x = layers.Concatenate(name="temporal_concat")([mean, peak])
     return layers.Dropout(widths.dropout, name="temporal_dropout")(x)
+
+
+def fusion_and_tasks(branches, config):
+    """Concatenated branch outputs -> {output name: tensor} of every task head."""
+    fused = layers.Concatenate(name="fusion_concat")(branches) if len(branches) > 1 else branches[0]
+    fused = layers.Dropout(config.widths.dropout, name="fusion_dropout")(fused)
+    outputs = {}
+    for task in config.tasks:
+        outputs.update(_task_head(fused, task, config.widths))
+    return outputs
 
 
 def _task_head(x, task, widths):
@@ -170,16 +195,14 @@ def build_mtdnn(config):
     feature_maps = UnfoldTime(steps, name="unfold_time")(features)
 
     grid = layers.Reshape((steps, h * w, c), name="spatial_temporal_grid")(feature_maps)
+    widths = config.widths
     branches = []
     if config.branches in ("fused", "spatial"):
-        branches.append(_spatial_block(grid, steps, h, w, c, config.widths))
+        branches.append(spatial_branch(spatial_time_mean(grid, steps, h, w, c), widths))
     if config.branches in ("fused", "temporal"):
-        branches.append(_temporal_block(grid, steps, h, w, c, config.widths))
-    fused = layers.Concatenate(name="fusion_concat")(branches) if len(branches) > 1 else branches[0]
-    fused = layers.Dropout(config.widths.dropout, name="fusion_dropout")(fused)
-    outputs = {}
-    for task in config.tasks:
-        outputs.update(_task_head(fused, task, config.widths))
+        frames_seq = temporal_frame_features(grid, steps, h, w, c)
+        branches.append(temporal_window(temporal_lstm(frames_seq, widths), widths))
+    outputs = fusion_and_tasks(branches, config)
 
     clip = keras.Model(clip_input, outputs, name="mtdnn_" + config.name)
     for layer in clip.layers:
@@ -205,3 +228,28 @@ def load_backbone_weights(model, path):
         model.frame.load_weights(path, by_name=True, skip_mismatch=True)
     except Exception as exc:  # h5py/keras raise many types for a bad file
         raise EdgekitError("could not load weights from %s: %s" % (path, exc))
+
+
+def estimate_batchnorm_statistics(model, clips):
+    """Set every BatchNormalization's moving mean/variance to its batch statistics on ``clips``
+    (one forward pass in training mode, momentum 0, dropout off); the weights stay as they are.
+
+    For networks that were never trained on real data (random weights in a benchmark, a 2-epoch
+    test run): their BNs hold initial statistics, so activations are far from unit scale and
+    int8 ranges (which decide, e.g., which ops XNNPACK accepts) are nothing like a trained
+    network's. Afterwards every layer's output is unit-scale on ``clips``.
+    """
+    saved = []
+    for layer in model.clip.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            saved.append((layer, "momentum", layer.momentum))
+            layer.momentum = 0.0
+        elif isinstance(layer, layers.Dropout):
+            saved.append((layer, "rate", layer.rate))
+            layer.rate = 0.0
+    try:
+        model.clip(clips, training=True)
+    finally:
+        for layer, attr, value in saved:
+            setattr(layer, attr, value)
+    return model

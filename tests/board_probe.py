@@ -1,10 +1,12 @@
 """Parity probe: run on a board (and on x86) the same inputs through frame/head and the runner.
 
 ``python board_probe.py JOB.json`` with ``PYTHONPATH`` holding a copy of ``edge/``. JOB is
-``{"model_dir", "inputs" (npz: frames uint8 N x H x W x 3 RGB, head int8 W x T x h x w x c),
+``{"model_dir", "inputs" (npz: frames uint8 N x H x W x 3 RGB, and per head input NAME a key
+``head:NAME``, W windows of it as the ring makes them),
 "video", "out" (npz written), "parts" (optional: frame, head, stream)}``. Writes, per kernel path
 (``xnnpack``: LiteRT's default delegate; ``builtin``: ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), the
-raw frame outputs and head outputs, the video as OpenCV decodes it here, and the runner's
+raw frame outputs (every output of a frame, flattened and concatenated in name order) and head
+outputs, the video as OpenCV decodes it here, and the runner's
 per-window task values over that decoded video and over the x86-decoded frames (which separates
 decoder from kernel differences). Part ``onnx``: the frame outputs of ``frame.onnx`` (``edgekit
 export``'s int8 QDQ graph) through edgekit's own onnxruntime backend (1 thread), key
@@ -54,25 +56,37 @@ def run_frames_onnx(path, frames):
 
 
 def _frames_through(model, frames):
-    """Each frame's output map from a loaded model (LiteRT's interpreter API)."""
-    inp, out = model.get_input_details()[0], model.get_output_details()[0]
-    maps = []
+    """Each frame's outputs from a loaded model (LiteRT's interpreter API), flattened and
+    concatenated in output-name order: (N, total values)."""
+    inp = model.get_input_details()[0]
+    outs = _named(signature_indices(model)["outputs"], model.get_output_details())
+    rows = []
     for image in frames:
         model.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
         model.invoke()
-        maps.append(model.get_tensor(out["index"])[0].copy())
-    return np.stack(maps)
+        rows.append(np.concatenate([model.get_tensor(outs[name])[0].reshape(-1)
+                                    for name in sorted(outs)]))
+    return np.stack(rows)
 
 
-def run_heads(path, stacks, kernels):
-    """{output name: W x ...} for each window of int8 features (LSTM state reset per window)."""
+def _named(named, details):
+    return named or {d["name"]: d["index"] for d in details}
+
+
+def run_heads(path, windows, kernels):
+    """{output name: W x ...} for the W windows ``windows`` ({head input name: W x ...}),
+    the head's state reset per window."""
     model = interpreter(path, kernels)
-    inp = model.get_input_details()[0]
-    outs = signature_indices(model)["outputs"]
+    sig = signature_indices(model)
+    ins = _named(sig["inputs"], model.get_input_details())
+    outs = _named(sig["outputs"], model.get_output_details())
+    dtypes = {d["index"]: d["dtype"] for d in model.get_input_details()}
+    count = len(next(iter(windows.values())))
     values = {}
-    for stack in stacks:
+    for w in range(count):
         model.reset_all_variables()
-        model.set_tensor(inp["index"], stack[None].astype(inp["dtype"]))
+        for name, index in ins.items():
+            model.set_tensor(index, windows[name][w][None].astype(dtypes[index]))
         model.invoke()
         for name, index in outs.items():
             values.setdefault(name, []).append(model.get_tensor(index)[0].copy())
@@ -115,8 +129,10 @@ def main(argv):
             result["frame/" + kernels] = run_frames(os.path.join(model_dir, "frame.tflite"),
                                                     inputs["frames"], kernels)
         if "head" in parts:
+            windows = {key[len("head:"):]: inputs[key] for key in inputs.files
+                       if key.startswith("head:")}
             for name, value in run_heads(os.path.join(model_dir, "head.tflite"),
-                                         inputs["head"], kernels).items():
+                                         windows, kernels).items():
                 result["head/%s/%s" % (kernels, name)] = value
     if "onnx" in parts:
         result["frame/onnxruntime"] = run_frames_onnx(os.path.join(model_dir, "frame.onnx"),

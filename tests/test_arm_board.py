@@ -134,22 +134,20 @@ def _edge_modules():
 
 @pytest.fixture(scope="session")
 def parity_inputs(edge_model_dir, edge_swim_video, tmp_path_factory):
-    """frames (RGB, as x86 OpenCV decodes the video) and every T-window of x86 frame features
-    requantized to the head's input, in one npz the probe reads on every side."""
-    from tests import board_probe
-    from quantize.quantization.runner import requantize
+    """frames (RGB, as x86 OpenCV decodes the video) and every T-window of x86 frame outputs
+    made into the head's inputs as the ring makes them, in one npz the probe reads on every side."""
+    from edge.manifest import Manifest
+    from tests.fixtures.edge import frame_outputs, textbook_window
 
     root = tmp_path_factory.mktemp("parity")
     frames = np.ascontiguousarray(decode_all(edge_swim_video)[..., ::-1])
-    frame = board_probe.interpreter(os.path.join(edge_model_dir, "frame.tflite"), "xnnpack")
-    head = board_probe.interpreter(os.path.join(edge_model_dir, "head.tflite"), "xnnpack")
-    maps = board_probe.run_frames(os.path.join(edge_model_dir, "frame.tflite"), frames, "xnnpack")
-    f_out, h_in = frame.get_output_details()[0], head.get_input_details()[0]
-    length = h_in["shape"][1]
-    stacks = np.stack([maps[i:i + length] for i in range(len(maps) - length + 1)])
-    if stacks.dtype != h_in["dtype"] or f_out["quantization"] != h_in["quantization"]:
-        stacks = requantize(stacks, f_out, h_in)
-    np.savez(str(root / "inputs.npz"), frames=frames, head=stacks)
+    outputs, _ = frame_outputs(edge_model_dir, frames)
+    length = Manifest.load(edge_model_dir).clip_length
+    windows = [textbook_window(edge_model_dir, outputs, i, i + length - 1)
+               for i in range(len(frames) - length + 1)]
+    heads = {"head:" + name: np.concatenate([w[name] for w in windows])
+             for name in windows[0]}
+    np.savez(str(root / "inputs.npz"), frames=frames, **heads)
     return {"root": root, "video": edge_swim_video, "model_dir": edge_model_dir}
 
 

@@ -37,36 +37,25 @@ def _bench(args):
 
 
 def _expected_outputs(model_dir, clips):
-    """Head outputs per clip by direct interpreter calls (independent of edge.runner)."""
-    from edge.interpreter import make_interpreter
+    """Head outputs per clip by direct interpreter calls (independent of edge.runner): each
+    clip's frame outputs made into the head's inputs the textbook way."""
     from edge.manifest import Manifest
     from edge.tflite_inspect import signature_indices
-    from quantize.quantization.runner import dequantize, requantize
+    from quantize.quantization.runner import dequantize
+    from tests.fixtures.edge import frame_outputs, run_signature, textbook_window
 
     manifest = Manifest.load(model_dir)
-    frame = make_interpreter(os.path.join(model_dir, "frame.tflite"), threads=1)
-    head = make_interpreter(os.path.join(model_dir, "head.tflite"), threads=1)
-    f_in, f_out = frame.get_input_details()[0], frame.get_output_details()[0]
-    h_in = head.get_input_details()[0]
-    outs = signature_indices(head)["outputs"]
-    details = {d["index"]: d for d in head.get_output_details()}
     result = {}
     for clip in clips:
-        maps = []
-        for image in clip:
-            frame.set_tensor(f_in["index"], image[None].astype(f_in["dtype"]))
-            frame.invoke()
-            maps.append(frame.get_tensor(f_out["index"])[0].copy())
-        stack = np.stack(maps)[None]
-        if stack.dtype != h_in["dtype"] or f_out["quantization"] != h_in["quantization"]:
-            stack = requantize(stack, f_out, h_in)
-        head.reset_all_variables()
-        head.set_tensor(h_in["index"], stack)
-        head.invoke()
+        outputs, head = frame_outputs(model_dir, clip)
+        values = run_signature(head, textbook_window(model_dir, outputs, 0, len(clip) - 1))
+        details = {d["index"]: d for d in head.get_output_details()}
+        outs = signature_indices(head)["outputs"]
         for task in manifest.tasks:
-            index = outs[task.output]
-            value = dequantize(head.get_tensor(index), details[index])[0]
-            result.setdefault(task.name, []).append(value.reshape(-1))
+            value = values[task.output]
+            if value.dtype != np.float32:
+                value = dequantize(value, details[outs[task.output]])
+            result.setdefault(task.name, []).append(value[0].reshape(-1))
     return {k: np.stack(v) for k, v in result.items()}
 
 

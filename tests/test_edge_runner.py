@@ -14,7 +14,8 @@ from edge.interpreter import make_interpreter
 from edge.manifest import Manifest
 from edge.runner import StreamingRunner
 from edge.tflite_inspect import signature_indices
-from tests.fixtures.edge import ACTIONS, CLIP_LENGTH, HEIGHT, TASKS, WIDTH, decode_all
+from tests.fixtures.edge import (ACTIONS, CLIP_LENGTH, HEIGHT, TASKS, WIDTH, decode_all,
+                                 frame_outputs, run_signature, textbook_window)
 
 
 def _rgb_input(frame_bgr, roi=None):
@@ -24,40 +25,6 @@ def _rgb_input(frame_bgr, roi=None):
         frame_bgr = frame_bgr[y:y + h, x:x + w]
     rgb = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2RGB)
     return cv2.resize(rgb, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
-
-
-def _quantize(pixels, detail):
-    scale, zero_point = detail["quantization"]
-    if detail["dtype"] == np.uint8 and scale == 1.0 and zero_point == 0:
-        return pixels.astype(np.uint8)
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(pixels / scale) + zero_point, info.min, info.max).astype(
-        detail["dtype"])
-
-
-def _run(interpreter, inputs):
-    """Run a signature from a zero LSTM state (see test_head_state_does_not_leak_between_windows);
-    returns {output name: array}."""
-    interpreter.reset_all_variables()
-    runner = interpreter.get_signature_runner(
-        sorted(interpreter.get_signature_list())[0])
-    return {k: np.array(v) for k, v in runner(**inputs).items()}
-
-
-def _features(model_dir, frames_rgb):
-    """frame.tflite on each frame, requantized to the head's input with the textbook formula."""
-    frame = make_interpreter(os.path.join(model_dir, "frame.tflite"))
-    head = make_interpreter(os.path.join(model_dir, "head.tflite"))
-    in_detail = frame.get_input_details()[0]
-    out_scale, out_zp = frame.get_output_details()[0]["quantization"]
-    head_detail = head.get_input_details()[0]
-    h_scale, h_zp = head_detail["quantization"]
-    feats = []
-    for rgb in frames_rgb:
-        (out,) = _run(frame, {"frame": _quantize(rgb.astype(np.float64), in_detail)[None]}).values()
-        real = (out[0].astype(np.float64) - out_zp) * out_scale
-        feats.append(np.clip(np.round(real / h_scale) + h_zp, -128, 127).astype(np.int8))
-    return np.stack(feats), head
 
 
 def _collect(runner, frames, **kwargs):
@@ -71,20 +38,19 @@ def _rgb_frames(frames_bgr):
     return np.stack([_rgb_input(f) for f in frames_bgr])
 
 
-def test_streaming_equals_head_on_stacked_frame_features(edge_model_dir, edge_swim_video):
-    """Exact: the runner's outputs are head.tflite's on the window's frame.tflite features."""
+def test_streaming_equals_head_on_stacked_frameframe_outputs(edge_model_dir, edge_swim_video):
+    """Exact: the runner's outputs are head.tflite's on the window the textbook way made of
+    frame.tflite's outputs (the LSTM inputs stacked, the feature maps' time mean)."""
     frames = decode_all(edge_swim_video)
     runner = StreamingRunner(edge_model_dir)
-    # frame output and head input are calibrated apart: usually "lut", "copy" when the ranges
-    # happen to coincide (training is not bit-reproducible); the reference requantizes either way
-    assert runner.session.requantize.mode in ("lut", "copy")
+    assert [w.reduce for w in runner.manifest.window] == ["mean", "stack"]
     results = _collect(runner, frames)
     assert len(results) == len(frames) - CLIP_LENGTH + 1
-    feats, head = _features(edge_model_dir, _rgb_frames(frames))
+    outputs, head = frame_outputs(edge_model_dir, _rgb_frames(frames))
     for result in results:
-        window = feats[result.first_frame:result.last_frame + 1]
         assert result.last_frame - result.first_frame + 1 == CLIP_LENGTH
-        expected = _run(head, {"features": window[None]})
+        expected = run_signature(head, textbook_window(edge_model_dir, outputs, result.first_frame,
+                                               result.last_frame))
         for task in TASKS:
             np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
     # the windows really differ, so a mis-ordered ring or a wrong window would show above
@@ -106,7 +72,7 @@ def test_streaming_matches_clip_model_within_int8_tolerance(edge_model_dir, edge
     results = _collect(StreamingRunner(edge_model_dir), frames)
     clip = make_interpreter(os.path.join(edge_model_dir, "clip.tflite"))
     rgb = _rgb_frames(frames)
-    outputs = [{k: v[0] for k, v in _run(clip, {"clip": rgb[i:i + CLIP_LENGTH][None]}).items()}
+    outputs = [{k: v[0] for k, v in run_signature(clip, {"clip": rgb[i:i + CLIP_LENGTH][None]}).items()}
                for i in range(len(frames) - CLIP_LENGTH + 1)]
     same, shifted = [], []
     for result in results:
@@ -148,10 +114,11 @@ def test_int8_input_model_gives_same_decisions_path(edge_model_dir_int8, edge_sw
     assert not runner._preprocessors[0].identity  # pixels really go through the table
     results = _collect(runner, frames)
     assert len(results) == 4
-    feats, head = _features(edge_model_dir_int8, _rgb_frames(frames))
+    outputs, head = frame_outputs(edge_model_dir_int8, _rgb_frames(frames))
     assert Manifest.load(edge_model_dir_int8).models["frame"].inputs[0].dtype == "int8"
     for result in results:
-        expected = _run(head, {"features": feats[result.first_frame:result.last_frame + 1][None]})
+        expected = run_signature(head, textbook_window(edge_model_dir_int8, outputs, result.first_frame,
+                                               result.last_frame))
         for task in TASKS:
             np.testing.assert_array_equal(result.tasks[task].values, expected[task][0])
 
@@ -164,9 +131,10 @@ def test_head_state_does_not_leak_between_windows(edge_model_dir, edge_swim_vide
     frames = decode_all(edge_swim_video)
     head = make_interpreter(os.path.join(edge_model_dir, "head.tflite"))
     runner = head.get_signature_runner(sorted(head.get_signature_list())[0])
-    feats, _ = _features(edge_model_dir, _rgb_frames(frames[:CLIP_LENGTH]))
-    first = runner(features=feats[None])["identity_embedding"].copy()
-    second = runner(features=feats[None])["identity_embedding"].copy()
+    outputs, _ = frame_outputs(edge_model_dir, _rgb_frames(frames[:CLIP_LENGTH]))
+    window = textbook_window(edge_model_dir, outputs, 0, CLIP_LENGTH - 1)
+    first = runner(**window)["identity_embedding"].copy()
+    second = runner(**window)["identity_embedding"].copy()
     np.testing.assert_array_equal(first, second)  # stateless head: no variable tensors
     late = _collect(StreamingRunner(edge_model_dir), frames)[-1]
     start = late.first_frame
@@ -288,7 +256,7 @@ def test_output_tensors_resolved_by_signature_name(edge_model_dir):
 def test_hot_path_does_not_grow_memory(edge_model_dir, edge_video):
     frames = decode_all(edge_video)
     runner = StreamingRunner(edge_model_dir, rois=[(0, 0, 32, 32), (10, 5, 50, 40)], stride=1000)
-    ring_buffer = runner.rings[0].features
+    ring_buffers = [w.slots for w in runner.rings[0].windows]
     _collect(runner, frames[:CLIP_LENGTH + 1])  # warm: first-frame checks done
     tracemalloc.start()
     try:
@@ -300,7 +268,7 @@ def test_hot_path_does_not_grow_memory(edge_model_dir, edge_video):
         tracemalloc.stop()
     assert after - before < 2048       # nothing retained per frame
     assert peak - before < 16 * 1024   # and no big temporaries (a 32x32x3 copy is 3 KB)
-    assert runner.rings[0].features is ring_buffer
+    assert all(w.slots is b for w, b in zip(runner.rings[0].windows, ring_buffers))
 
 
 def test_manifest_model_mismatch_is_caught(edge_model_dir, tmp_path):

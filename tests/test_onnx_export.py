@@ -31,13 +31,16 @@ def test_export_records_both_variants_pinned_and_valid(edge_onnx_model_dir):
     assert int8.inputs == tflite.inputs and [
         (s.name, s.shape, s.dtype, s.zero_point) for s in int8.outputs] == [
         (s.name, s.shape, s.dtype, s.zero_point) for s in tflite.outputs]
-    assert int8.outputs[0].scale == pytest.approx(tflite.outputs[0].scale, rel=1e-7)
+    for got, want in zip(int8.outputs, tflite.outputs):
+        assert got.scale == pytest.approx(want.scale, rel=1e-7)
+    units4 = tflite.output("lstm_inputs").shape[1]
     assert [(s.name, s.shape, s.dtype, s.scale) for s in fp32.inputs + fp32.outputs] == [
-        ("frame", [1, 32, 32, 3], "float32", None), ("features", [1, 4, 4, 16], "float32", None)]
+        ("frame", [1, 32, 32, 3], "float32", None), ("features", [1, 4, 4, 16], "float32", None),
+        ("lstm_inputs", [1, units4], "float32", None)]
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= set(int8.ops)
     assert "Conv" in fp32.ops and not {"QuantizeLinear", "DequantizeLinear"} & set(fp32.ops)
     trt = manifest.model_file("frame", "onnx_trt_int8")
-    assert [(s.dtype, s.scale) for s in trt.inputs + trt.outputs] == [("float32", None)] * 2
+    assert [(s.dtype, s.scale) for s in trt.inputs + trt.outputs] == [("float32", None)] * 3
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= set(trt.ops)
     for variant in ("onnx", "onnx_fp32", "onnx_trt_int8"):
         path = manifest.model_path(edge_onnx_model_dir, "frame", variant)
@@ -52,7 +55,7 @@ def test_the_io_quantization_is_in_the_graph_and_in_the_metadata(edge_onnx_model
     graph = io_quantization(model)
     metadata = {p.key: p.value for p in model.metadata_props}
     assert {k: tuple(v) for k, v in json.loads(metadata[METADATA_KEY]).items()} == graph
-    assert graph["frame"] == (1.0, 0) and set(graph) == {"frame", "features"}
+    assert graph["frame"] == (1.0, 0) and set(graph) == {"frame", "features", "lstm_inputs"}
     fp32 = load_onnx(os.path.join(edge_onnx_model_dir, "frame_fp32.onnx"))
     assert io_quantization(fp32) == {} and not list(fp32.metadata_props)
 

@@ -67,17 +67,22 @@ def test_method_end_to_end(quantized, method, tiny_swim_run):
     assert manifest.task("action").labels == ["breaststroke", "drowning", "freestyle", "safe"]
     frame, head = manifest.models["frame"], manifest.models["head"]
     assert frame.inputs[0].name == "frame" and frame.inputs[0].shape == [1, 32, 32, 3]
-    assert frame.outputs[0].name == "features" and frame.outputs[0].shape == [1] + manifest.feature_shape
-    assert head.inputs[0].shape == [1, 8] + manifest.feature_shape
+    assert frame.output("features").shape == [1] + manifest.feature_shape
+    units = frame.output("lstm_inputs").shape[1]
+    assert head.input("spatial_mean").shape == [1] + manifest.feature_shape
+    assert head.input("lstm_inputs").shape == [1, 8, units]
+    assert [(w.input, w.source, w.reduce) for w in manifest.window] == [
+        ("spatial_mean", "features", "mean"), ("lstm_inputs", "lstm_inputs", "stack")]
     assert {o.name for o in head.outputs} == {"action", "identity", "identity_embedding"}
     if method in INTEGER:
-        assert frame.inputs[0].dtype == "uint8" and frame.outputs[0].dtype == "int8"
+        assert frame.inputs[0].dtype == "uint8"
+        assert {o.dtype for o in frame.outputs} == {"int8"}
         assert frame.inputs[0].scale == pytest.approx(1.0) and frame.inputs[0].zero_point == 0
-        assert head.inputs[0].dtype == "int8" and head.inputs[0].scale > 0
-        # The LSTM is unrolled (quantize.model): plain ops XNNPACK runs, and no state kept
-        # between invokes, instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
+        assert {i.dtype for i in head.inputs} == {"int8"} and min(i.scale for i in head.inputs) > 0
+        # The LSTM recurrence is unrolled (quantize.streaming): plain ops XNNPACK runs, and no
+        # state kept between invokes, instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
         assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in head.ops and "WHILE" not in head.ops
-        assert "SPLIT" not in head.ops  # implementation=1: one matmul per gate, no SPLIT
+        assert "SPLIT" not in head.ops  # gates sliced out after the activations, no SPLIT
         assert {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL"} <= set(head.ops)
     else:
         assert frame.inputs[0].dtype == "float32"

@@ -13,7 +13,7 @@ import os
 
 from edge.atomic import atomic_dir, write_json, write_text
 from edge.errors import EdgekitError
-from edge.manifest import MANIFEST_NAME, InputSpec, Manifest, TaskSpec
+from edge.manifest import MANIFEST_NAME, InputSpec, Manifest, TaskSpec, WindowInput
 from edge.tflite_inspect import describe_model, sizes  # noqa: F401 (sizes: used as artifacts.sizes)
 
 
@@ -51,14 +51,21 @@ def manifest_tasks(config):
 
 
 def build_manifest(directory, config, method, sparsity, feature_shape, model_files, versions,
-                   normalization, default_stride=1, variant_files=None):
+                   normalization, default_stride=1, variant_files=None, window=None):
     """The edge-side :class:`Manifest` for the model files ``{role: file name}`` in ``directory``
-    and the backend variants ``{variant: {role: file name}}`` (e.g. the Edge TPU frame model)."""
+    and the backend variants ``{variant: {role: file name}}`` (e.g. the Edge TPU frame model).
+
+    ``window``: the head inputs and how the ring makes them (:func:`quantize.streaming.window_inputs`);
+    None: the frame model's one output stacked into the head's one input (a split without the
+    streaming head, e.g. a hand-made directory)."""
     models = {role: describe_model(os.path.join(directory, name)) for role, name in model_files.items()}
     variants = {variant: {role: describe_model(os.path.join(directory, name))
                           for role, name in files.items()}
                 for variant, files in (variant_files or {}).items()}
-    return Manifest(variants=variants,
+    if window is None:
+        window = [WindowInput(input=models["head"].inputs[0].name,
+                              source=models["frame"].outputs[0].name, reduce="stack")]
+    return Manifest(variants=variants, window=list(window),
         name=config.name, backbone=config.backbone, method=method,
         sparsity=float(sparsity) if sparsity is not None else None,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -18,26 +18,42 @@ from quantize.quantization.methods import FLOAT_METHODS, INTEGER_METHODS, METHOD
 from quantize.tf_compat import tf
 
 
-def concrete_function(model, shape, input_name, output_name=None):
-    """A batch-1 concrete function of ``model`` with a named input and dict outputs.
+def input_specs(shape, input_name):
+    """[(name, batch-1 shape)]: ``shape`` itself when it is such a list (a model with several
+    inputs, e.g. the streaming head), else the one input ``input_name``."""
+    if isinstance(shape, list):
+        return [(name, tuple(dims)) for name, dims in shape]
+    return [(input_name, tuple(shape))]
 
-    A single-tensor output is called ``output_name``; a dict output keeps its keys.
+
+def concrete_function(model, shape, input_name=None, output_name=None):
+    """A batch-1 concrete function of ``model`` with named inputs and dict outputs.
+
+    ``shape``/``input_name``: see :func:`input_specs`; several inputs are passed to the model as
+    a list in that order. A single-tensor output is called ``output_name``; a dict output keeps
+    its keys.
     """
+    specs = input_specs(shape, input_name)
 
-    def run(tensor):
-        result = model(tensor, training=False)
+    def run(*tensors):
+        result = model(tensors[0] if len(tensors) == 1 else list(tensors), training=False)
         if not isinstance(result, dict):
             result = {output_name or "output": result}
         return result
 
-    function = tf.function(run, input_signature=[tf.TensorSpec(shape, tf.float32, name=input_name)])
+    function = tf.function(run, input_signature=[tf.TensorSpec(dims, tf.float32, name=name)
+                                                 for name, dims in specs])
     return function.get_concrete_function()
 
 
 def _pinned(samples, pin_pixels):
-    """Yield calibration samples; with ``pin_pixels`` the first one holds a 0 and a 255 so the
-    uint8 input quantization is exactly scale 1, zero point 0 (pixels in, no rescale)."""
+    """Yield calibration samples (one array, or a list of arrays for a several-input model);
+    with ``pin_pixels`` the first one holds a 0 and a 255 so the uint8 input quantization is
+    exactly scale 1, zero point 0 (pixels in, no rescale)."""
     for i, sample in enumerate(samples):
+        if isinstance(sample, (list, tuple)):
+            yield [np.array(part, dtype=np.float32)[None] for part in sample]
+            continue
         sample = np.array(sample, dtype=np.float32)[None]
         if pin_pixels and i == 0:
             flat = sample.reshape(-1)
@@ -49,7 +65,8 @@ def convert(model, shape, input_name, method, samples=None, input_type="float32"
             output_type="float32", output_name=None, artifact="model"):
     """TFLite flatbuffer bytes of ``model`` for ``method``.
 
-    ``samples`` (an iterable of single unbatched inputs) is the representative data set for the
+    ``shape``/``input_name``: see :func:`input_specs`. ``samples`` (an iterable of unbatched
+    inputs: one array each, or a list of arrays per sample for several inputs) is the representative data set for the
     integer methods; ``input_type``/``output_type`` are uint8/int8/float32 for them.
     """
     function = concrete_function(model, shape, input_name, output_name)

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 from edge.errors import EdgekitError
+from quantize import streaming
 from quantize.quantization import artifacts
 from quantize.quantization import convert as conv
 from quantize.quantization.methods import INTEGER_METHODS, METHODS
@@ -205,7 +206,7 @@ def quantize_run(run_dir, out, method, data_dir=None, sparsity=None, epochs=None
         report["artifacts"] = _describe_artifacts(stage, files, model, repaired)
         if method in INTEGER_METHODS and layer_errors:
             _layer_errors(graphs[0], config, frames, report, warnings_list)
-        feature_shape = tuple(int(v) for v in graphs[0].output_shape[1:])
+        feature_shape = model.feature_shape
         versions = _write_manifest(stage, config, method, sparsity, feature_shape, files, target,
                                    report)
         _score_tflite(stage, config, files, test, metrics, timings)
@@ -250,20 +251,23 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
     from quantize.quantization import qat
 
     config = info.config
-    frame_keras, head_keras, clip_keras = model.frame, model.head, model.clip
+    float_model, frame_backbone, clip_keras = model, model.frame, model.clip
     if method in ("qat", "prune-qat"):
         models, float_copy, extra = _fine_tuned(method, model, info, train, val, epochs, sparsity,
                                                 work_dir, resume, verbose, calib_clips)
         report.update(extra)
         metrics["fake_quant_keras"] = score(config, _predict(models.clip, test.x), test.targets)
-        frame_keras = models.frame
-        head_keras = float_copy.head
+        float_model, frame_backbone = float_copy, models.frame
         report["head_quantization"] = (
             "calibrated int8: tfmot cannot model the int8 tensors inside the head's LSTM (gate "
             "pre-activations, cell state), so the head stays float and frozen while the frame is "
-            "QAT-fine-tuned, and is calibrated on the int8 frame model's features")
+            "QAT-fine-tuned, and is calibrated on the int8 frame model's outputs")
     else:
         report["head_quantization"] = "calibrated int8" if method == "ptq" else method
+    # The camera's split (quantize.streaming): the frame model grows the per-frame part of the
+    # temporal branch, the head keeps what needs the window. clip.tflite stays the clip model.
+    frame_keras = streaming.frame_model(frame_backbone, float_model)
+    head_keras = streaming.head_model(float_model)
     if method in INTEGER_METHODS:
         # Every float graph the converter calibrates gets its standalone BNs as 1x1 depthwise
         # convs (see quantize.quantization.batchnorm); the QAT frame keeps its fake-quant ranges.
@@ -273,7 +277,7 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
         if method == "ptq":
             frame_keras, clip_keras = rewrite(frame_keras), rewrite(clip_keras)
         else:
-            clip_keras = qat.compose_clip(frame_keras, head_keras, config)
+            clip_keras = qat.compose_clip(frame_backbone, rewrite(float_model.head), config)
     return frame_keras, head_keras, clip_keras
 
 
@@ -306,12 +310,12 @@ def _convert_all(stage, method, graphs, config, frames, calib_clips, clip_model,
         return path
 
     frame_path = emit("frame", frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8",
-                      "features")
-    # The head is calibrated on what it will be fed: the int8 frame model's feature maps
-    # (dequantized), of clips covering every class.
-    head_samples = runner.frame_features(frame_path, calib_clips) if integer else None
-    feature_shape = tuple(int(v) for v in frame_keras.output_shape[1:])
-    emit("head", head_keras, (1, T) + feature_shape, "features", head_samples, "int8",
+                      None)
+    # The head is calibrated on what it will be fed: the windows the ring makes of the int8
+    # frame model's outputs (dequantized), of clips covering every class.
+    window = streaming.window_inputs(config)
+    head_samples = runner.window_samples(frame_path, calib_clips, window) if integer else None
+    emit("head", head_keras, streaming.input_shapes(head_keras), None, head_samples, "int8",
          "float32", None)
     if clip_model:
         emit("clip", clip_keras, (1, T, H, W, 3), "clip", calib_clips.astype(np.float32),
@@ -323,8 +327,10 @@ def _describe_artifacts(stage, files, model, repaired):
     """report.json's per-artifact sizes, parameters, op list and repaired-bias counts."""
     from quantize.quantization import gate
 
-    # Parameters of the network itself (the QAT clones also count quantizer ranges).
-    param_counts = {"frame": model.frame.count_params(), "head": model.head.count_params(),
+    # Parameters of the network itself (the QAT clones also count quantizer ranges), split as
+    # the camera runs it.
+    param_counts = {"frame": streaming.frame_model(model.frame, model).count_params(),
+                    "head": streaming.head_model(model).count_params(),
                     "clip": model.clip.count_params()}
     described = {}
     for role, name in files.items():
@@ -359,7 +365,8 @@ def _write_manifest(stage, config, method, sparsity, feature_shape, files, targe
     versions = _versions()
     manifest = artifacts.build_manifest(
         stage, config, method, sparsity, feature_shape, files, versions,
-        get_backbone(config.backbone).normalization, variant_files=variant_files)
+        get_backbone(config.backbone).normalization, variant_files=variant_files,
+        window=streaming.window_inputs(config))
     manifest.save(stage)
     return versions
 

@@ -1,7 +1,7 @@
 """Run single TFLite files during conversion: the head's calibration data and ``clip.tflite``.
 
-``frame_features`` runs ``frame.tflite`` one frame at a time to get the int8 frame model's
-feature maps, which the head is calibrated on; ``run_clip`` runs the one-file ``clip.tflite``
+``window_samples`` runs ``frame.tflite`` one frame at a time to get the int8 frame model's
+outputs, and makes of them the head inputs it is calibrated on; ``run_clip`` runs the one-file ``clip.tflite``
 on whole clips (its report.json figures and the frame+head vs clip parity). The frame+head
 path itself is not here: report.json scores it with the device runtime's streaming runner
 (``edge.bench.evalset.score_model_dir``), the code ``edgekit bench`` and the camera run.
@@ -63,18 +63,24 @@ def requantize(value, source, target):
         else dequantize(value, source)
 
 
-def frame_features(frame_path, clips_uint8):
-    """Dequantized feature maps (N, T, h, w, c) of clips through ``frame.tflite``, one frame at a
-    time: the head's calibration data, exactly what the device will feed it."""
+def window_samples(frame_path, clips_uint8, window):
+    """The head's calibration samples: per clip, one float array per head input of ``window``
+    (the manifest's WindowInput list), made from ``frame.tflite``'s dequantized outputs run one
+    frame at a time as the device runs them: "stack" inputs are the T outputs, "mean" inputs
+    their mean (what the ring computes, before its rounding to the head's int8 input)."""
     frame = Model(frame_path)
-    name, detail = next(iter(frame.outputs.items()))
-    result = []
+    samples = []
     for clip in np.asarray(clips_uint8):
-        maps = []
+        outputs = {}
         for image in clip:  # Model.__call__ casts/quantizes to the input's dtype
-            maps.append(dequantize(frame(image[None])[name], detail)[0])
-        result.append(np.stack(maps))
-    return np.stack(result).astype(np.float32)
+            for name, value in frame(image[None]).items():
+                outputs.setdefault(name, []).append(dequantize(value, frame.outputs[name])[0])
+        sample = []
+        for link in window:
+            stacked = np.stack(outputs[link.source]).astype(np.float32)
+            sample.append(stacked.mean(axis=0) if link.reduce == "mean" else stacked)
+        samples.append(sample)
+    return samples
 
 
 def run_clip(clip_path, clips_uint8):
