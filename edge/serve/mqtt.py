@@ -22,8 +22,8 @@ id -> spool number map is shared under a lock), so the publisher is not woken on
 message. It may run before ``publish()`` has returned the message id; such an early id is queued,
 and the publisher applies it once it has recorded the id. On one core each wake of the publisher
 is a thread switch and a GIL hand-off: with an event per frame (bench_serve.py's alert on every
-window, EfficientNet-B3, one core), waking it per PUBACK made its voluntary context switches 3.9
-per event; applied on paho's thread, 2.2, and the publisher's CPU 0.20 -> 0.18 ms per event.
+window, EfficientNet-B3, one core), waking it per PUBACK made its voluntary context switches
+3.7-3.9 per event; with the PUBACK applied on paho's thread, 2.2.
 """
 
 import collections
