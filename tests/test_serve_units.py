@@ -7,6 +7,7 @@ runner's own WindowResult records); bounded waits only.
 import ast
 import json
 import os
+import sys
 import threading
 import time
 
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from edge.cli import main
 from edge.errors import EdgekitError
 from edge.results import TaskOutput, WindowResult
-from edge.serve.capture import CaptureThread, FrameQueue
+from edge.serve.capture import PULL_NICE, CaptureThread, FrameQueue
 from edge.serve.config import load_config, parse_config
 from edge.serve.events import AlertRule, EventFactory, RegionEvents
 from edge.serve.jsonl import JsonlSink
@@ -393,6 +394,78 @@ def test_capture_reconnects_after_the_stream_ends_with_monotonic_indices(tmp_pat
     assert seen == sorted(seen) and seen[:6] == list(range(6))
     assert seen[6] >= 6 + 1000  # a reconnect leaves a gap so no window spans two connections
     assert "source ended" in capture.last_error
+
+
+def test_a_file_played_to_its_end_plays_again_without_the_backoff(tmp_path):
+    """A file that ended at its last frame is opened again at once (the backoff is for sources
+    that fail); one that breaks off mid-way still waits for it."""
+    video = write_avi(tmp_path / "short.avi", make_frames(6))
+    queue = FrameQueue(64)
+    capture = CaptureThread("cam", camera(video, reconnect_min_s=600, reconnect_max_s=600),
+                            queue)
+    capture.start()
+    try:
+        assert wait_until(lambda: capture.reconnects >= 3 and capture.frames_in >= 24)
+    finally:
+        capture.stop()
+        capture.join(10)
+    assert not capture.is_alive() and "end of stream" in capture.last_error
+    seen = []
+    while True:
+        slot = queue.get(0.01)
+        if slot is None:
+            break
+        seen.append(slot.index)
+    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    assert seen == sorted(seen) and set(gaps) - {1} and min(set(gaps) - {1}) >= 1000
+    # still a gap between two plays: no window spans the end and the start of the file
+
+    data = open(write_avi(tmp_path / "full.avi", make_frames(20)), "rb").read()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:len(data) // 2])
+    capture = CaptureThread("cam", camera(cut, reconnect_min_s=600, reconnect_max_s=600),
+                            FrameQueue(64))
+    capture.start()
+    try:
+        assert wait_until(lambda: capture.reconnects >= 1 and capture.status == "reconnecting")
+        time.sleep(0.3)
+        assert capture.reconnects == 1  # waiting out the backoff
+        assert "broke off" in capture.last_error
+    finally:
+        capture.stop()
+        capture.join(10)
+    assert not capture.is_alive()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_an_unpaced_file_is_read_at_the_lowest_cpu_priority(tmp_path):
+    """Unpaced (fps = 0), a file is pulled as fast as inference takes frames: its reading thread
+    runs at nice 19 so decoding happens while inference waits; a paced one keeps its priority
+    (a live camera or a paced file must keep up with its clock)."""
+    video = write_avi(tmp_path / "v.avi", make_frames(6))
+    seen = {}
+
+    def opener_for(key):
+        def opener(path, **options):
+            from edge.sources import FrameSource
+            seen[key] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return FrameSource(path, **options)
+        return opener
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for key, fps in (("unpaced", 0.0), ("paced", 30.0)):
+        capture = CaptureThread("cam", camera(video, fps=fps), FrameQueue(64),
+                                opener=opener_for(key))
+        capture.start()
+        try:
+            assert wait_until(lambda: capture.frames_in >= 7)  # the second play has opened
+        finally:
+            capture.stop()
+            capture.join(10)
+        assert capture.yielding == (fps == 0.0)
+    assert seen["unpaced"] == max(base, PULL_NICE)  # from the second play on
+    assert seen["paced"] == base
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # only that thread
 
 
 def test_capture_of_a_missing_source_keeps_retrying_with_backoff(tmp_path):
