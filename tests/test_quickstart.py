@@ -16,12 +16,14 @@ def test_quickstart_runs_every_step_and_writes_a_summary(tmp_path):
                         prune_epochs=1)
     methods = ["fp32", "ptq", "qat", "prune-qat"]
     assert [s["step"] for s in result["steps"]] == \
-        ["synthesise", "train + eval"] + ["quantize %s" % m for m in methods] + ["bench", "stream"]
+        ["synthesise", "train + eval"] + ["quantize %s" % m for m in methods] + \
+        ["quantize, wall", "bench", "stream"]
     for name in ("data/labels.json", "run/model.weights.h5", "demo/pool.avi", "bench/results.json",
                  "bench/pareto.png", "bench/pareto.json", "bench/profile.png", "quickstart.json"):
         assert (out / name).exists(), name
     for method in methods:
         assert (out / "models" / method / "manifest.json").exists(), method
+        assert "converting frame.tflite" in (out / "models" / (method + ".log")).read_text()
     # the bench holds every method, and the plot's numbers are its measurements
     bench = json.loads((out / "bench" / "results.json").read_text())
     assert sorted(r["artifact"] for r in bench["records"]) == sorted(methods)

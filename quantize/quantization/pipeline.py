@@ -2,7 +2,9 @@
 
 Order of work: validate every argument before anything slow (a bad --sparsity must not cost a
 fine-tuning), load the run and its stored splits, produce the Keras models to export (float,
-QAT-fine-tuned, or pruned + prune-preserving-QAT), convert frame/head/clip, gate them, score
+QAT-fine-tuned, or pruned + prune-preserving-QAT), split them for streaming
+(:mod:`quantize.streaming`: the frame model with the LSTM's input projections, the window head;
+``clip.tflite`` stays the clip model), convert frame/head/clip, gate them, score
 float Keras / fake-quant Keras / TFLite with the one eval function, then write manifest and
 report and move the directory into place.
 
