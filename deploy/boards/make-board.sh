@@ -78,7 +78,9 @@ need_binfmt() {
   command -v debootstrap >/dev/null && [ -x /usr/bin/qemu-aarch64-static ] || \
     die "needs debootstrap and qemu-user-static: apt-get install debootstrap qemu-user-static binfmt-support"
   if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+    # two boards built at once race to mount it: "already mounted" by the other is fine
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || \
+      [ -e /proc/sys/fs/binfmt_misc/register ] || die "cannot mount binfmt_misc"
   fi
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 || \
     die "cannot register qemu-aarch64 with binfmt (update-binfmts --enable qemu-aarch64)"
