@@ -118,7 +118,7 @@ class FeatureRing(object):
         self.since_reset = 0    # pushes since the last reset (decides when a window is due)
         self._last_index = None
         self._last_time = None
-        for window in getattr(self, "windows", ()):
+        for window in self.windows:
             window.reset()
 
     @property

@@ -4,8 +4,8 @@ Why apart from the streams: a camera daemon with N cameras (or N regions) needs 
 one copy of the models; on a Coral, several interpreters would compete for one Edge TPU. So the
 session owns what is per model — the backend, the frame and head interpreters, their tensor
 indices resolved by signature name, the manifest's ``window`` (which frame output makes which
-head input, stacked or averaged: :mod:`edge.window_inputs`), the task decoding — and a stream (:class:`edge.runner.StreamingRunner`) owns only its rings, regions and
-counters. :meth:`ModelSession.shared` hands every caller in a process the same session for the
+head input, stacked or averaged: :mod:`edge.window_inputs`), the task decoding — and a stream
+(:class:`edge.runner.StreamingRunner`) owns only its rings, regions and counters. :meth:`ModelSession.shared` hands every caller in a process the same session for the
 same (directory, backend, threads).
 
 Interpreters are not thread-safe and their input/output tensors are single buffers, so every use
