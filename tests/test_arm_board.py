@@ -29,16 +29,21 @@ FAST = ["--runs", "3", "--min-seconds", "0", "--warmup-seconds", "0", "--pace-se
 # Measured ARM (qemu cortex-a76) vs x86 with the same interpreter pins: the largest difference in
 # int8 steps of the frame output, pixel levels of the decoded video, and absolute difference of
 # the head's float outputs and the runner's task values. XNNPACK: bit-exact (frame, head and the
-# runner over the same frames). Built-in kernels: 2 steps / 0.0234. The MJPG decode differs by up
-# to 2 levels (OpenCV's libjpeg-turbo SIMD paths), which moves the streamed values by <= 0.125.
+# runner over the same frames) on bookworm's ai-edge-litert 2.3.0. Built-in kernels: 2 steps for
+# the frame, 0.039 for the streaming split's head (the clip model's head cut: 0.0234). The MJPG
+# decode differs by up to 2 levels (OpenCV's libjpeg-turbo SIMD paths), which moves the streamed
+# values by <= 0.141 (old head: 0.125).
 TOLERANCE = {
     "frame/xnnpack": 0, "frame/builtin": 2,
-    "head/xnnpack": 0.0, "head/builtin": 0.0234375,
-    "stream-frames": 0.0, "stream-video": 0.125, "decoded": 2,
+    "head/xnnpack": 0.0, "head/builtin": 0.0390625,
+    "stream-frames": 0.0, "stream-video": 0.140625, "decoded": 2,
 }
+# bullseye's ai-edge-litert 2.1.0: its XNNPACK head differs from x86's by one output step (1/256
+# of one identity probability), measured on the streaming split's head.
+HEAD_XNNPACK_OLD_LITERT = {"bullseye-arm64": 0.00390625}
 # The runner's head runs on the built-in kernels under ai-edge-litert < 2.3, whose XNNPACK computes
 # it wrongly (edge.backends.litert.head_kernels): on bullseye-arm64 (2.1.0) the streamed values
-# then differ like the built-in head does, measured 0.0234 (bookworm's 2.3.0 head: XNNPACK, 0.0).
+# then differ like the built-in head does, measured 0.039 (bookworm's 2.3.0 head: XNNPACK, 0.0).
 STREAM_FRAMES_BUILTIN_HEAD = {"bullseye-arm64": TOLERANCE["head/builtin"]}
 # tflite-runtime 2.13 (no x86 wheel of it for this machine's Python): ARM vs this machine's LiteRT
 # 2.3.0, measured 3 steps on XNNPACK (ARM vs x86 tflite-runtime 2.13 itself: 2, measured once in
@@ -231,6 +236,8 @@ def test_parity_frame_head_and_stream_against_x86(arm_target, parity_inputs):
     tolerances = dict(TOLERANCE) if reference == twin else dict(TOLERANCE_OTHER_RUNTIME)
     if name in STREAM_FRAMES_BUILTIN_HEAD and reference == twin:
         tolerances["stream-frames"] = STREAM_FRAMES_BUILTIN_HEAD[name]
+    if name in HEAD_XNNPACK_OLD_LITERT and reference == twin:
+        tolerances["head/xnnpack"] = HEAD_XNNPACK_OLD_LITERT[name]
     for group, tolerance in tolerances.items():
         if "max " + group in figures:
             assert figures["max " + group] <= tolerance, (group, figures)
