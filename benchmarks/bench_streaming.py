@@ -10,7 +10,10 @@ Prints, for one model directory (medians of per-call samples, interleaved call b
   (one frame invoke + one head invoke per frame; frames are decoded beforehand, so video
   decoding is excluded; preprocessing is measured and subtracted apart; issue 13: <= 5 %);
 - (c) peak RSS of a camera process: a fresh interpreter that imports only ``edge``, loads the
-  runner (frame + head models) and streams VGA frames (issue 4: < 150 MB with EfficientNet-B3).
+  runner (frame + head models) and streams VGA frames (issue 4: < 150 MB with EfficientNet-B3);
+- (d) the head's weight bytes read per window: XNNPACK packs every node's weights for that node,
+  so the recurrent kernel W_h, shared by the 14 unrolled steps in the .tflite, is packed and
+  read 14 times.
 
 Without ``--model`` the real network is built first, in a TensorFlow subprocess, so no measuring
 process ever loads TensorFlow: ``quantize.model.build_mtdnn(quantize.config.swim_config(...))``
@@ -38,6 +41,14 @@ the README's "The streaming split" table has the before/after):
   every window: invoked in a loop the same head takes 0.30 ms. A cache-dependent conclusion.
 - (b) 7.2 % over the raw invokes with preprocessing apart (target 5 %: missed; 0.29 ms).
 - (c) 104.6 MB for the camera process (edge + frame/head models + 200 VGA frames): met.
+- (d) 6.26 MB of packed head weights read per window for 2.85 MB of distinct weights: 14
+  packed copies of the 256x1024 recurrent kernel (3.7 MB) plus the two 1024x1024 task layers
+  (2.1 MB). That, not the op count, is why H doubles after the frame model. LiteRT's XNNPACK
+  weight cache (``CpuOptions(xnnpack_weight_cache_path=...)``, CompiledModel API only) would
+  share the copies and cut H to 0.36 ms, but in ai-edge-litert 2.3 it also gives wrong
+  results: two int8 FULLY_CONNECTED nodes with equal weights and different output scales come
+  out up to 73 codes off, and this head up to 0.023 off in its float outputs (bit-exact without
+  the cache). So edgekit does not use it.
 """
 
 import argparse
@@ -63,23 +74,15 @@ TARGET_RSS_MB = 150.0
 
 # -- building the models (TensorFlow subprocess only) ----------------------------------------------
 
-def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15, samples=8,
-                 seed=0):
-    """Build the swim MTDNN with random weights and write int8 frame/head/clip + manifest.
-
-    Runs in the ``--build`` subprocess (imports TensorFlow). Calibration: ``samples`` random
-    frames for the frame model, the int8 frame model's outputs of them, windowed as the ring
-    windows them, for the head.
+def build_source(backbone="efficientnet_b3", size=100, clip_length=15, samples=8, seed=0):
+    """(config, float MTDNN with random weights, ``samples`` random frames): the network the
+    benchmarks convert. Runs in a ``--build`` subprocess (imports TensorFlow); the same
+    arguments give the same weights, so another benchmark can rebuild what ``--keep`` saved.
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from quantize.backbones import get_backbone
     from quantize.config import swim_config
     from quantize.model import build_mtdnn, estimate_batchnorm_statistics
-    from quantize import streaming
-    from quantize.quantization import artifacts, gate, runner
-    from quantize.quantization import convert as conv
-    from quantize.quantization.batchnorm import rewrite
-    from quantize.tf_compat import keras, tf
+    from quantize.tf_compat import keras
 
     keras.utils.set_random_seed(seed)
     config = swim_config(backbone=backbone, size=(size, size), clip_length=clip_length)
@@ -91,6 +94,27 @@ def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15
     # int8 ranges are unlike a trained network's, and so is what XNNPACK accepts (measured: the
     # LSTM's 14 recurrent ADDs fell back to the CPU on a 1e-7 / 4e-3 input scale ratio).
     estimate_batchnorm_statistics(model, np.stack([frames[np.arange(T) % samples]]))
+    return config, model, frames
+
+
+def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15, samples=8,
+                 seed=0):
+    """Build the swim MTDNN with random weights and write int8 frame/head/clip + manifest.
+
+    Runs in the ``--build`` subprocess (imports TensorFlow). Calibration: ``samples`` random
+    frames for the frame model, the int8 frame model's outputs of them, windowed as the ring
+    windows them, for the head.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from quantize.backbones import get_backbone
+    from quantize import streaming
+    from quantize.quantization import artifacts, gate, runner
+    from quantize.quantization import convert as conv
+    from quantize.quantization.batchnorm import rewrite
+    from quantize.tf_compat import tf
+
+    config, model, frames = build_source(backbone, size, clip_length, samples, seed)
+    T, H, W = config.clip_length, config.height, config.width
     order = [np.roll(np.arange(T) % samples, k) for k in range(2)]
     # The graphs quantize_run converts: the streaming split (quantize.streaming), standalone
     # BNs as 1x1 depthwise convs.
@@ -143,6 +167,31 @@ def synthetic_frames(n, height=480, width=640, seed=0, distinct=8):
     base = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     pool = [np.roll(base, 3 * i, axis=1) for i in range(distinct)]
     return [pool[i % distinct] for i in range(n)]
+
+
+WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def weight_bytes(path):
+    """(bytes read per invoke, distinct bytes) of the model's weight tensors: XNNPACK packs the
+    weights of every node for itself, so a weight tensor that N nodes share (the head's
+    recurrent kernel, once per unrolled step) is read N times per invoke from N packed copies."""
+    from edge.backends.litert import interpreter_module
+
+    module = interpreter_module()
+    interpreter = module.Interpreter(
+        model_path=path,
+        experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    per_node, distinct = 0, {}
+    for op in interpreter._get_ops_details():  # no public API for ops
+        if op["op_name"] in WEIGHT_OPS:
+            weight = tensors[op["inputs"][1]]
+            size = int(np.prod(weight["shape"])) * np.dtype(weight["dtype"]).itemsize
+            per_node += size
+            distinct[weight["index"]] = size
+    return per_node, sum(distinct.values())
 
 
 def peak_rss_mb():
@@ -311,6 +360,10 @@ def main(argv=None):
           "%s): %.1f MB (target < 150 MB): %s; this process (also holds clip.tflite): %.1f MB"
           % (bool(rss["tf"]), rss["rss"], "met" if rss["rss"] < TARGET_RSS_MB else "MISSED",
              peak_rss_mb()))
+    packed, distinct = weight_bytes(os.path.join(model_dir, "head.tflite"))
+    print("(d) head weights read per window: %.2f MB in XNNPACK's per-node packed copies, for "
+          "%.2f MB of distinct weights (each node packs its own copy: the recurrent kernel once per "
+          "unrolled step)" % (packed / 1e6, distinct / 1e6))
 
 
 if __name__ == "__main__":

@@ -201,6 +201,12 @@ def test_events_reach_mqtt_and_jsonl_and_sigterm_flushes(mosquitto, start_daemon
         assert code == 200
         assert 'edgekit_frames_processed_total{camera="pool"}' in metrics
         assert "edgekit_mqtt_connected 1.0" in metrics
+        # per-stage totals: over all windows, so any interval's mean is a difference of two reads
+        assert 'edgekit_inference_time_ms_total{camera="pool",stage="frame_model"}' in metrics
+        pool = daemon.stats()["cameras"]["pool"]
+        totals = pool["inference_total_ms"]
+        assert set(totals) == {"preprocess", "frame_model", "head"}
+        assert all(v > 0 for v in totals.values()), totals
         assert daemon.terminate() == 0, daemon.log()
         collector.wait_for(lambda c: "offline" in c.payloads(PREFIX + "/availability"), 10)
         availability = collector.payloads(PREFIX + "/availability")

@@ -48,6 +48,7 @@ import time
 import numpy as np
 
 from edge.errors import EdgekitError
+from edge.serve.threadname import name_os_thread
 
 log = logging.getLogger("edgekit.serve.capture")
 
@@ -256,6 +257,7 @@ class CaptureThread(object):
         return generation == self._generation and not self._stop.is_set()
 
     def run(self, generation, first=True):
+        name_os_thread()
         delay = self.backoff_min
         replay = False
         while self._current(generation):

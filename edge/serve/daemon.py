@@ -25,6 +25,7 @@ from edge.serve.dispatch import Dispatcher
 from edge.serve.events import AlertRule, EventFactory, RegionEvents, event_types
 from edge.serve.model_check import (describe_policies, event_policies, legacy_notes,
                                     model_problems, rule_task)
+from edge.serve.threadname import name_os_thread
 from edge.serve.worker import Worker
 
 log = logging.getLogger("edgekit.serve")
@@ -179,6 +180,7 @@ class Daemon(object):
             log.warning("could not start: %s", problem)
 
     def _supervise(self):
+        name_os_thread()
         while not self._stop.wait(0.5):
             now = time.monotonic()
             for camera in self.cameras:

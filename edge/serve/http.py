@@ -19,6 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from edge.errors import EdgekitError
+from edge.serve.threadname import name_os_thread
 
 log = logging.getLogger("edgekit.serve.http")
 
@@ -68,14 +69,20 @@ def metrics_text(stats):
                              "frames waiting for inference", lambda s: s["queue_depth"])
             timing = GaugeMetricFamily("edgekit_inference_ms", "moving average per stage, ms",
                                        labels=["camera", "stage"])
+            total = CounterMetricFamily("edgekit_inference_time_ms", "total per stage over all "
+                                        "windows, ms (rate / rate(edgekit_windows) = mean)",
+                                        labels=["camera", "stage"])
             warm = GaugeMetricFamily("edgekit_buffer_warmup", "ring fill 0..1",
                                      labels=["camera", "region"])
             for cam, s in sorted(cams.items()):
                 for stage, value in sorted(s["inference_ms"].items()):
                     timing.add_metric([cam, stage], value)
+                for stage, value in sorted(s["inference_total_ms"].items()):
+                    total.add_metric([cam, stage], value)
                 for region, value in sorted(s["warmup"].items()):
                     warm.add_metric([cam, region], value)
             yield timing
+            yield total
             yield warm
             events = CounterMetricFamily("edgekit_events", "events emitted", labels=["type"])
             for kind, value in sorted(stats["events"].items()):
@@ -125,8 +132,11 @@ class HttpServer(object):
                                % (bind, port, exc))
         self.bind = bind
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="http",
-                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self):
+        name_os_thread()
+        self.server.serve_forever(poll_interval=0.2)
 
     def start(self):
         self._thread.start()

@@ -38,6 +38,7 @@ import time
 from edge.errors import EdgekitError
 from edge.serve.dispatch import Recent
 from edge.serve.spool import Spool
+from edge.serve.threadname import name_os_thread
 
 log = logging.getLogger("edgekit.serve.mqtt")
 
@@ -246,6 +247,7 @@ class MqttSink(object):
     # -- publisher thread ------------------------------------------------------------------------
 
     def _publish_loop(self):
+        name_os_thread()
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
@@ -270,6 +272,7 @@ class MqttSink(object):
 
     def _sync_loop(self):
         """Durability off the publish path: fsync and persist the acknowledged position."""
+        name_os_thread()
         while not self._stop.wait(SYNC_INTERVAL_S):
             self._checkpoint()
 

@@ -20,6 +20,7 @@ from edge.errors import EdgekitError
 from edge.preprocess import check_roi
 from edge.serve.capture import RECONNECT_GAP
 from edge.serve.dispatch import Recent
+from edge.serve.threadname import name_os_thread
 
 log = logging.getLogger("edgekit.serve.worker")
 
@@ -50,6 +51,9 @@ class Worker(threading.Thread):
         self.resets = 0
         self.busy_s = 0.0
         self.timings_ms = dict.fromkeys(TIMING_KEYS, 0.0)  # moving average per model stage
+        # ... and their running totals: a rate over any interval is (total2 - total1) / windows,
+        # where the moving average only tells the last ten or so windows
+        self.timings_total_ms = dict.fromkeys(TIMING_KEYS, 0.0)
         self.last_window_at = None
         # Where an event's latency goes (ms, wall clock from the frame's capture): waiting in
         # the frame queue, and until the event is handed to the sinks.
@@ -60,6 +64,7 @@ class Worker(threading.Thread):
         self._stopping.set()
 
     def run(self):
+        name_os_thread()
         queue = self.queue
         while True:
             slot = queue.get(0.2)
@@ -94,11 +99,12 @@ class Worker(threading.Thread):
             events = self._events
             for result in results:
                 self.windows += 1
-                timings = self.timings_ms
+                timings, totals = self.timings_ms, self.timings_total_ms
                 for key in TIMING_KEYS:
                     value = result.timings.get(key)
                     if value is not None:
                         timings[key] += 0.1 * (value - timings[key])
+                        totals[key] += value
                 self.region_events[result.roi_index].on_window(result, slot.wall_time, events)
             self.last_window_at = self._clock()
             if events:
@@ -134,6 +140,7 @@ class Worker(threading.Thread):
             "ring_resets": self.resets,
             "error": self.error,
             "inference_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "inference_total_ms": {k: round(v, 3) for k, v in self.timings_total_ms.items()},
             "warmup": {name: round(w, 3) for name, w in zip(self.region_names, warm)},
             "busy_s": round(self.busy_s, 3),
             "latency_ms": {k: v.summary() for k, v in self.latency.items()},
