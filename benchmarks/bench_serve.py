@@ -6,8 +6,8 @@ mosquitto (started here, loopback only) with a looping VGA video file as the cam
 1. throughput: the file unpaced (``fps = 0``: decoded as fast as inference takes the frames,
    none dropped, the reading thread at nice 19 so it decodes while inference waits; the file
    plays again at once when it ends): frames processed per second once warm, decoding included.
-   Model-bound rate = 1000 / (preprocess + frame model + head ms per frame), each stage the
-   mean over the timed frames (from the daemon's running totals, ``inference_total_ms``), the
+   Model-bound rate = 1000 / (preprocess + frame model + step + head ms per frame), each stage
+   the mean over the timed frames (from the daemon's running totals, ``inference_total_ms``), the
    head counted once per window; then the CPU each daemon thread used per frame over the same
    frames (the daemon names its OS threads). Measured (README, "The daemon on one core"): int8
    EfficientNet-B3 on one core, 74.5 -> 135.8 frames/s, then 139.4 frames/s = 70.2 % of the
@@ -173,13 +173,13 @@ def throughput_phase(args, work, video, broker, labels):
                 for k in last["inference_total_ms"]}
     # every frame is preprocessed and runs the frame model; the head runs once per window (none
     # while the ring warms up again after the looping file restarts)
-    bound = 1000.0 / (stage_ms["preprocess"] + stage_ms["frame_model"]
+    bound = 1000.0 / (stage_ms["preprocess"] + stage_ms["frame_model"] + stage_ms["step"]
                       + stage_ms["head"] * windows / frames)
     print("throughput: %.1f frames/s processed per camera (%d frames in %.1f s); read %d, "
           "dropped %d by the queue" % (fps, last["frames_processed"] - first["frames_processed"],
                                        span, last["frames_in"], last["dropped"]))
-    print("  model-bound rate %.1f frames/s = 1000 / (preprocess + frame model + head x %d/%d "
-          "windows per frame; ms means over the same windows: %s): %.1f %% of it (target >= "
+    print("  model-bound rate %.1f frames/s = 1000 / (preprocess + frame model + step + head "
+          "x %d/%d windows per frame; ms means over the same windows: %s): %.1f %% of it (target >= "
           "80 %%); moving averages at the end: %s"
           % (bound, windows, frames, ", ".join("%s %.3f" % item for item in stage_ms.items()),
              100.0 * fps / bound, last["inference_ms"]), flush=True)

@@ -11,9 +11,9 @@ reported together in one :class:`EdgekitError`, each naming the key path
 does not parse at all. The checks are the :mod:`edge.schema` Schemas at the end of this file
 (the engine of every edgekit config file); JSON has no line numbers to give.
 
-Schema (``schema_version`` 3; versions 1 and 2 are read and upgraded, see :func:`upgrade`)::
+Schema (``schema_version`` 4; versions 1 to 3 are read and upgraded, see :func:`upgrade`)::
 
-    schema_version: int            # 3
+    schema_version: int            # 4
     name: str                      # "swim", "face"
     backbone: str                  # "efficientnet-b3", "tiny"
     method: str                    # fp32 | fp16 | dynamic | ptq | qat | prune-qat
@@ -27,10 +27,14 @@ Schema (``schema_version`` 3; versions 1 and 2 are read and upgraded, see :func:
     window: [{input, source, reduce}]
                                    # each head input (signature name), the frame output it is
                                    # made of, and how: "stack" (the last T outputs, oldest
-                                   # first: head input [1, T, ...]) or "mean" (their mean over
-                                   # the window, kept as a running sum: head input [1, ...])
+                                   # first: head input [1, T, ...]), "mean" (their mean over
+                                   # the window, kept as a running sum: head input [1, ...]) or
+                                   # "recurrent" (the LSTM hidden states over the window, a
+                                   # step per frame by the "step" model: head input [1, T, u])
     tasks: [{name, kind, labels: [str], output}]   # output = head output (signature key)
-    models: {"frame"|"head"|"clip": ModelFile}      # the TFLite files every backend can read
+    models: {"frame"|"step"|"head"|"clip": ModelFile}
+                                   # the TFLite files every backend can read; "step" (4) only
+                                   # with a "recurrent" window
     variants: {variant: {"frame"|"head"|"clip": ModelFile}}
                                    # the same roles built for one backend, e.g. "edgetpu" (the
                                    # compiled frame model); a backend names the variant it runs
@@ -50,20 +54,20 @@ from edge.atomic import write_text as atomic_write_text
 from edge.errors import EdgekitError
 from edge.schema import OMIT, Invalid, Key, Schema, Wording
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 DEFAULT_VARIANT = "tflite"
 MANIFEST_NAME = "manifest.json"
 METHODS = ("fp32", "fp16", "dynamic", "ptq", "qat", "prune-qat")
 TASK_KINDS = ("classification", "regression", "embedding")
-MODEL_ROLES = ("frame", "head", "clip")
+MODEL_ROLES = ("frame", "step", "head", "clip")
 VARIANT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # How each backend variant is made (what a missing-variant error tells the user to run).
 VARIANT_BUILDERS = dict({"edgetpu": "edgekit quantize --target coral"}, **dict.fromkeys(
     ("onnx", "onnx_fp32", "onnx_trt_int8"), "edgekit export --model DIR"))
 REQUIRED_MODEL_ROLES = ("frame", "head")
 COLOUR_ORDERS = ("RGB", "BGR")
-WINDOW_REDUCTIONS = ("stack", "mean")
+WINDOW_REDUCTIONS = ("stack", "mean", "recurrent")
 DTYPES = ("uint8", "int8", "int16", "int32", "int64", "float16", "float32", "bool")
 
 
@@ -227,6 +231,11 @@ class Manifest:
                                % (self.name, role, what, ", ".join(sorted(models))))
         return models[role]
 
+    def runtime_roles(self):
+        """The roles a camera runs, in order: the frame model, the step model where the window
+        is recurrent (schema 4), the head. The clip model is for scoring only."""
+        return [role for role in ("frame", "step", "head") if role in self.models]
+
     def model_path(self, directory, role, variant=DEFAULT_VARIANT):
         return os.path.join(os.fspath(directory), self.model_file(role, variant).file)
 
@@ -261,14 +270,15 @@ class Manifest:
 
 
 def upgrade(data):
-    """An older manifest as version 3. Version 1's ``frame_edgetpu`` role becomes
+    """An older manifest as version 4. Version 1's ``frame_edgetpu`` role becomes
     ``variants.edgetpu``; versions 1 and 2 had one frame output stacked into one head input,
-    which becomes their ``window``.
+    which becomes their ``window``; version 3 reads as it is (4 added the step model and the
+    "recurrent" window).
 
-    Model directories written before variants or the streaming split keep working; the file on
-    disk is left as it is (the next ``save`` writes version 3).
+    Model directories written before variants, the streaming split or the step model keep
+    working; the file on disk is left as it is (the next ``save`` writes version 4).
     """
-    if not isinstance(data, dict) or data.get("schema_version") not in (1, 2):
+    if not isinstance(data, dict) or data.get("schema_version") not in (1, 2, 3):
         return data
     version = data["schema_version"]
     data = dict(data, schema_version=SCHEMA_VERSION)
@@ -277,7 +287,7 @@ def upgrade(data):
         models = dict(models)
         data["variants"] = {"edgetpu": {"frame": models.pop("frame_edgetpu")}}
         data["models"] = models
-    if "window" not in data and isinstance(models, dict):
+    if version < 3 and "window" not in data and isinstance(models, dict):
         data["window"] = _single_stack(models)
     return data
 

@@ -119,18 +119,20 @@ class StreamingRunner(object):
                 invoke += t2 - t1
                 ring = self.rings[r]
                 gap = push_outputs(ring, frame_index, timestamp)
+                invoke += session.last_step_s
                 if gap and ring.gap_policy == "hold":
                     self._gap_at[r] = frame_index
                 if ring.due(self.stride):
                     tasks = session.run_head(ring)
                     invoke += session.last_head_s
                     results.append(self._window(r, tasks, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                                                session.last_step_s * 1e3,
                                                 session.last_head_s * 1e3))
         self.time_invoke += invoke
         self.time_total += time.perf_counter() - start
         return results
 
-    def _window(self, r, tasks, pre_ms, frame_ms, head_ms):
+    def _window(self, r, tasks, pre_ms, frame_ms, step_ms, head_ms):
         ring = self.rings[r]
         match = None
         if self.gallery is not None:
@@ -139,7 +141,8 @@ class StreamingRunner(object):
         (first, last), (t_first, t_last) = ring.frame_range()
         self.windows += 1
         return WindowResult(r, self.rois[r], first, last, t_first, t_last, tasks, match,
-                            {"preprocess": pre_ms, "frame_model": frame_ms, "head": head_ms},
+                            {"preprocess": pre_ms, "frame_model": frame_ms, "step": step_ms,
+                             "head": head_ms},
                             gap=first < self._gap_at[r])
 
     # -- whole clips (enrollment, tests) ---------------------------------------------------------

@@ -20,8 +20,13 @@ zero LSTM state). ``edgekit quantize`` unrolls the LSTM, so its head holds no st
 cell state in *variable* tensors, which would leak from one window (and stream) into the next,
 so the head's variables are reset before every window anyway (~1 us; nothing for unrolled heads).
 
+Where the manifest's window is "recurrent" (schema 4), a third interpreter, the step model,
+advances the LSTM state of every window once per frame inside the ring's push
+(:mod:`edge.recurrence`); each stream keeps its own states, so the step's tensors are filled from
+them under the same lock hold.
+
 The frame model runs on the session's backend (in the backend's manifest variant: the compiled
-Edge TPU model on a Coral); the head always runs on LiteRT's CPU kernels, because its LSTM and
+Edge TPU model on a Coral); the step model and the head always run on LiteRT's CPU kernels, because its LSTM and
 attention do not map to accelerators such as the Edge TPU, and it is small (XNNPACK, except on
 runtimes whose XNNPACK computes it wrongly: :func:`edge.backends.litert.head_kernels`).
 """
@@ -38,6 +43,7 @@ from edge.backends.litert import head_kernels
 from edge.errors import EdgekitError
 from edge.manifest import MANIFEST_NAME, Manifest
 from edge.preprocess import Preprocessor
+from edge.recurrence import StepModel
 from edge.results import WindowResult, decode_task, dequantize_into
 from edge.ringbuffer import FeatureRing
 from edge.window_inputs import make_window
@@ -63,18 +69,26 @@ class ModelSession(object):
             device, delegate=delegate)
         self.threads = threads
         variant = self.backend.variant
+        cpu_roles = self.manifest.runtime_roles()[1:]  # step (schema 4) and head
         if verify:
             self.manifest.verify(self.model_dir, roles=["frame"], variant=variant)
-            self.manifest.verify(self.model_dir, roles=["head"])
+            self.manifest.verify(self.model_dir, roles=cpu_roles)
         self.lock = threading.RLock()
         frame_file = self.manifest.model_file("frame", variant)
         head_file = self.manifest.model_file("head")
         self.frame_interpreter = self.backend.load(
             os.path.join(self.model_dir, frame_file.file), threads=threads)
-        self.head_interpreter = backends.create("cpu", kernels=head_kernels()).load(
-            os.path.join(self.model_dir, head_file.file), threads=threads)
+        cpu = backends.create("cpu", kernels=head_kernels())
+        self.head_interpreter = cpu.load(os.path.join(self.model_dir, head_file.file),
+                                         threads=threads)
         _check_model(self.frame_interpreter, frame_file)
         _check_model(self.head_interpreter, head_file)
+        self.step_file, self.step_interpreter = None, None
+        if "step" in cpu_roles:
+            self.step_file = self.manifest.model_file("step")
+            self.step_interpreter = cpu.load(os.path.join(self.model_dir, self.step_file.file),
+                                             threads=threads)
+            _check_model(self.step_interpreter, self.step_file)
 
         frame_sig = signature_indices(self.frame_interpreter)
         head_sig = signature_indices(self.head_interpreter)
@@ -89,16 +103,24 @@ class ModelSession(object):
         self._head_inputs = [self.head_interpreter.tensor(w[1]) for w in self.window]
         self.tasks = self._resolve_tasks(head_file, head_sig)
         self.last_head_s = 0.0
+        self.last_step_s = 0.0
 
     def _resolve_window(self, frame_file, head_file, frame_sig, head_sig):
         """[(frame output index, head input index, WindowInput, src spec, dst spec)] of the
         manifest's ``window``, each checked against both models' shapes."""
         T = self.clip_length
         resolved, fed = [], set()
+        self.step = None
         for link in self.manifest.window:
             src = frame_file.output(link.source)
             dst = head_file.input(link.input)
-            want = [1, T] + list(src.shape[1:]) if link.reduce == "stack" else list(src.shape)
+            if link.reduce == "recurrent":
+                self.step = self._step_model(src, dst)
+                want = [1, T, self.step.units]
+            elif link.reduce == "stack":
+                want = [1, T] + list(src.shape[1:])
+            else:
+                want = list(src.shape)
             if list(dst.shape) != want:
                 raise EdgekitError("manifest does not match model: head input %s is %s, but a "
                                    "%s of frame output %s over T=%d frames is %s; re-run edgekit "
@@ -115,6 +137,21 @@ class ModelSession(object):
             raise EdgekitError("manifest does not match model: the window feeds no head input "
                                "%s; re-run edgekit quantize" % ", ".join(missing))
         return resolved
+
+    def _step_model(self, src, dst):
+        """The :class:`~edge.recurrence.StepModel` a "recurrent" window link needs."""
+        if self.step is not None:
+            raise EdgekitError("manifest window has two recurrent inputs; one step model "
+                               "serves one; re-run edgekit quantize")
+        if self.step_interpreter is None:
+            raise EdgekitError("manifest window makes head input %s recurrently but lists no "
+                               "step model (models.step); re-run edgekit quantize" % dst.name)
+        if len(dst.shape) != 3:
+            raise EdgekitError("manifest does not match model: head input %s is %s, a "
+                               "recurrent window is [1, T, units]; re-run edgekit quantize"
+                               % (dst.name, dst.shape))
+        return StepModel(self.step_interpreter, self.step_file,
+                         signature_indices(self.step_interpreter), src, dst, self.clip_length)
 
     @classmethod
     def shared(cls, model_dir, device="cpu", threads=None, delegate=None, verify=True):
@@ -164,8 +201,8 @@ class ModelSession(object):
 
     def new_ring(self, **gap_options):
         """An empty ring with one window input per head input (:mod:`edge.window_inputs`)."""
-        windows = [make_window(link.reduce, self.clip_length, src.shape[1:], src, dst)
-                   for _, _, link, src, dst in self.window]
+        windows = [make_window(link.reduce, self.clip_length, src.shape[1:], src, dst,
+                               self.step) for _, _, link, src, dst in self.window]
         return FeatureRing(self.clip_length, windows, **gap_options)
 
     def new_preprocessor(self, source_order="BGR", roi=None, resize="fast"):
@@ -178,8 +215,9 @@ class ModelSession(object):
         """Store the frame model's outputs (just invoked) in ``ring``; True on a gap. Caller
         holds :attr:`lock`."""
         views = [output()[0] for output in self._frame_outputs]
-        gap = ring.push(views, frame_index, timestamp)
+        gap = ring.push(views, frame_index, timestamp)  # a recurrent window invokes the step
         del views  # no view into an interpreter tensor may outlive the next invoke()
+        self.last_step_s = self.step.last_s if self.step is not None else 0.0
         return gap
 
     def run_head(self, ring):

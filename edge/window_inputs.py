@@ -2,12 +2,15 @@
 
 The manifest's ``window`` says, for every head input, which frame output it reads and how
 (:class:`edge.manifest.WindowInput`); a stream's :class:`~edge.ringbuffer.FeatureRing` holds one
-of these per head input. Two ways, because the streaming split (:mod:`quantize.streaming`) needs
-exactly two:
+of these per head input. Three ways, the ones the streaming split (:mod:`quantize.streaming`)
+needs:
 
 * :class:`StackWindow` ("stack"): the last T outputs, oldest first, converted once per frame into
-  the head input's dtype and quantization — the LSTM input projections (head input [1, T, 4u]);
-  version-1/2 directories stack whole feature maps this way.
+  the head input's dtype and quantization; schema-3 directories stack the LSTM input
+  projections this way (head input [1, T, 4u]), version-1/2 ones whole feature maps.
+* :class:`~edge.recurrence.RecurrentWindow` ("recurrent"): the LSTM's hidden states over the
+  window, advanced a step per frame for all T windows at once by the step model
+  (:mod:`edge.recurrence`; head input [1, T, u]).
 * :class:`MeanWindow` ("mean"): their mean over the window — the spatial branch's time mean. For
   8-bit outputs it keeps the exact integer sum of the window's codes (a push subtracts the code
   leaving the window and adds the new one: integers, so no drift however long the stream runs)
@@ -26,6 +29,7 @@ import numpy as np
 
 from edge.errors import EdgekitError
 from edge.manifest import TensorSpec
+from edge.recurrence import RecurrentWindow
 from edge.ringbuffer import Requantizer
 
 
@@ -34,7 +38,7 @@ class StackWindow(object):
 
     reduce = "stack"
 
-    def __init__(self, length, shape, src_spec, dst_spec):
+    def __init__(self, length, shape, src_spec, dst_spec, step=None):
         self.convert = Requantizer(src_spec, dst_spec)
         self.slots = np.zeros((int(length),) + tuple(shape), np.dtype(dst_spec.dtype))
 
@@ -58,7 +62,7 @@ class MeanWindow(object):
 
     reduce = "mean"
 
-    def __init__(self, length, shape, src_spec, dst_spec):
+    def __init__(self, length, shape, src_spec, dst_spec, step=None):
         self.length = int(length)
         self.src_dtype = np.dtype(src_spec.dtype)
         self.dst_dtype = np.dtype(dst_spec.dtype)
@@ -118,14 +122,15 @@ def mean_table(length, offset, src_spec, dst_spec):
     return np.clip(rounded, info.min, info.max).astype(dst_dtype)
 
 
-WINDOWS = {"stack": StackWindow, "mean": MeanWindow}
+WINDOWS = {cls.reduce: cls for cls in (StackWindow, MeanWindow, RecurrentWindow)}
 
 
-def make_window(reduce, length, shape, src_spec, dst_spec):
-    """The window object for a manifest ``reduce`` ("stack" or "mean")."""
+def make_window(reduce, length, shape, src_spec, dst_spec, step=None):
+    """The window object for a manifest ``reduce`` ("stack", "mean" or "recurrent"; ``step``:
+    the session's :class:`edge.recurrence.StepModel`, which only a recurrent window uses)."""
     try:
         cls = WINDOWS[reduce]
     except KeyError:
         raise EdgekitError("unknown window reduction %r; use one of %s"
                            % (reduce, ", ".join(sorted(WINDOWS))))
-    return cls(length, shape, src_spec, dst_spec)
+    return cls(length, shape, src_spec, dst_spec, step)

@@ -20,7 +20,7 @@ from tests.test_edge_runner import _collect, _rgb_frames
 
 def test_version_2_directory_gets_its_one_stacked_window(edge_model_dir_legacy):
     manifest = Manifest.load(edge_model_dir_legacy)
-    assert manifest.schema_version == 3
+    assert manifest.schema_version == 4
     assert [(w.input, w.source, w.reduce) for w in manifest.window] == [
         ("features", "features", "stack")]
 
@@ -62,7 +62,9 @@ def _edited(model_dir, tmp_path, edit):
     (lambda d: d["window"][1].update(source="nope"), "has no output 'nope'"),
     (lambda d: d["window"][0].update(input="nope"), "has no input 'nope'"),
     (lambda d: d["window"][0].update(reduce="stack"), "head input spatial_mean is"),
-    (lambda d: d["window"].pop(), "the window feeds no head input lstm_inputs"),
+    (lambda d: d["window"].pop(), "the window feeds no head input hidden_states"),
+    (lambda d: d["models"].pop("step"), "lists no step model"),
+    (lambda d: d["window"][1].update(reduce="stack"), "head input hidden_states is"),
     (lambda d: d["window"][0].update(reduce="max"), "window\\[0\\].reduce is 'max'"),
 ])
 def test_a_window_that_does_not_fit_the_models_is_refused(edge_model_dir, tmp_path, edit, message):
@@ -77,4 +79,4 @@ def test_head_of_new_split_reads_the_time_mean(edge_model_dir):
     shapes = {name: list(d["shape"]) for name, d in runner.get_input_details().items()}
     manifest = Manifest.load(edge_model_dir)
     assert shapes["spatial_mean"] == [1] + manifest.feature_shape
-    assert shapes["lstm_inputs"][:2] == [1, CLIP_LENGTH]
+    assert shapes["hidden_states"][:2] == [1, CLIP_LENGTH]

@@ -47,7 +47,7 @@ def test_round_trip(edge_model_dir, tmp_path):
     (lambda d: d.update(method="int4"), "method is 'int4'"),
     (lambda d: d["tasks"][1].update(kind="ranking"), "tasks[1].kind"),
     (lambda d: d["models"].pop("head"), "models has no 'head'"),
-    (lambda d: d.update(schema_version=4), "schema_version is 4"),
+    (lambda d: d.update(schema_version=5), "schema_version is 5"),
         (lambda d: d.update(variants={"Edge TPU": {}}), "variants.Edge TPU is not a variant"),
         (lambda d: d.update(variants={"edgetpu": {"backbone": d["models"]["frame"]}}),
          "variants.edgetpu.backbone is not a known model role"),
@@ -94,11 +94,26 @@ def test_version_1_frame_edgetpu_becomes_the_edgetpu_variant(manifest_dict):
     data.pop("variants", None)
     data["models"]["frame_edgetpu"] = dict(data["models"]["frame"], file="frame_edgetpu.tflite")
     manifest = Manifest.from_dict(data)
-    assert manifest.schema_version == 3 and "frame_edgetpu" not in manifest.models
+    assert manifest.schema_version == 4 and "frame_edgetpu" not in manifest.models
     assert manifest.model_file("frame", "edgetpu").file == "frame_edgetpu.tflite"
     assert manifest.model_file("frame").file == "frame.tflite"
     assert [(v, r) for v, r, _ in manifest.all_files()] == [
-        ("tflite", "clip"), ("tflite", "frame"), ("tflite", "head"), ("edgetpu", "frame")]
+        ("tflite", "clip"), ("tflite", "frame"), ("tflite", "head"), ("tflite", "step"),
+        ("edgetpu", "frame")]
+
+
+def test_version_3_reads_as_it_is(manifest_dict):
+    """Schema 3 (the streaming split before the step model: the LSTM inputs stacked into the
+    head) loads unchanged apart from the version."""
+    data = copy.deepcopy(manifest_dict)
+    data["schema_version"] = 3
+    data["models"].pop("step")
+    data["window"][-1] = {"input": "lstm_inputs", "source": "lstm_inputs", "reduce": "stack"}
+    manifest = Manifest.from_dict(data)
+    assert manifest.schema_version == 4
+    assert [(w.input, w.reduce) for w in manifest.window] == [("spatial_mean", "mean"),
+                                                              ("lstm_inputs", "stack")]
+    assert manifest.runtime_roles() == ["frame", "head"]
 
 
 def test_a_missing_variant_says_how_to_build_it(edge_model_dir):

@@ -38,12 +38,14 @@ def _rgb_frames(frames_bgr):
     return np.stack([_rgb_input(f) for f in frames_bgr])
 
 
-def test_streaming_equals_head_on_stacked_frameframe_outputs(edge_model_dir, edge_swim_video):
+def test_streaming_equals_head_on_the_textbook_window(edge_model_dir, edge_swim_video):
     """Exact: the runner's outputs are head.tflite's on the window the textbook way made of
-    frame.tflite's outputs (the LSTM inputs stacked, the feature maps' time mean)."""
+    frame.tflite's outputs (the feature maps' time mean; the hidden states of step.tflite run
+    over just the window's frames from a zero state, where the runner advances T windows per
+    frame)."""
     frames = decode_all(edge_swim_video)
     runner = StreamingRunner(edge_model_dir)
-    assert [w.reduce for w in runner.manifest.window] == ["mean", "stack"]
+    assert [w.reduce for w in runner.manifest.window] == ["mean", "recurrent"]
     results = _collect(runner, frames)
     assert len(results) == len(frames) - CLIP_LENGTH + 1
     outputs, head = frame_outputs(edge_model_dir, _rgb_frames(frames))
@@ -242,7 +244,7 @@ def test_result_records_and_timings(edge_model_dir, edge_video):
         label: pytest.approx(float(v), abs=1e-6) for label, v in zip(ACTIONS, action.values)}
     assert data["tasks"]["identity_embedding"]["kind"] == "embedding"
     assert abs(sum(action.values) - 1.0) < 0.02
-    assert set(result.timings) == {"preprocess", "frame_model", "head"}
+    assert set(result.timings) == {"preprocess", "frame_model", "step", "head"}
     assert all(v >= 0 for v in result.timings.values())
 
 

@@ -1,5 +1,6 @@
-"""The streaming split (quantize.streaming): in float, frame model + ring + head compute the clip
-model, for each branch configuration; the weights come from the clip model by name."""
+"""The streaming split (quantize.streaming): in float, frame model + ring (the running mean, the
+step model's recurrence a step per frame) + head compute the clip model, for each branch
+configuration; the weights come from the clip model by name."""
 
 import numpy as np
 import pytest
@@ -29,15 +30,20 @@ def _model(branches="fused", seed=0):
 
 
 def _streamed(model, clips):
-    """Frame model per frame, the window made as the ring makes it, head once per clip."""
+    """Frame model per frame, the window made as the device makes it, head once per clip."""
     frame = streaming.frame_model(model.frame, model)
     head = streaming.head_model(model)
     outputs = frame(clips.reshape((-1,) + clips.shape[2:]), training=False)
+    per_frame = {name: value.numpy().reshape((len(clips), T) + tuple(value.shape[1:]))
+                 for name, value in outputs.items()}
     inputs = []
     for link in streaming.window_inputs(model.config):
-        per_frame = outputs[link.source].numpy().reshape((len(clips), T) + tuple(
-            outputs[link.source].shape[1:]))
-        inputs.append(per_frame.mean(axis=1) if link.reduce == "mean" else per_frame)
+        if link.reduce == "recurrent":
+            _, hidden = streaming.recurrent_windows(streaming.step_model(model),
+                                                    per_frame[link.source], T)
+            inputs.append(np.stack(hidden))
+        else:
+            inputs.append(per_frame[link.source].mean(axis=1))
     return head(inputs if len(inputs) > 1 else inputs[0], training=False)
 
 
@@ -60,24 +66,45 @@ def test_frame_outputs_and_window_follow_the_branches():
     units = model.clip.get_layer("temporal_lstm").units
     assert tuple(outputs["lstm_inputs"].shape) == (1, 4 * units)
     assert [(w.input, w.source, w.reduce) for w in streaming.window_inputs(model.config)] == [
-        ("spatial_mean", "features", "mean"), ("lstm_inputs", "lstm_inputs", "stack")]
+        ("spatial_mean", "features", "mean"), ("hidden_states", "lstm_inputs", "recurrent")]
     head = streaming.head_model(model)
     assert streaming.input_shapes(head) == [("spatial_mean", (1,) + model.feature_shape),
-                                            ("lstm_inputs", (1, T, 4 * units))]
-    # The per-window work lost the T input projections: the head has fewer weights than before.
-    assert head.count_params() < model.head.count_params()
+                                            ("hidden_states", (1, T, units))]
+    step = streaming.step_model(model)
+    assert streaming.input_shapes(step) == [("cell", (1, T, units)), ("hidden", (1, T, units)),
+                                            ("lstm_inputs", (1, 4 * units))]
+    zeros = [np.zeros((1,) + shape[1:], np.float32) for _, shape in streaming.input_shapes(step)]
+    assert sorted(step(zeros, training=False)) == ["next_cell", "next_hidden"]
+    # The per-window work lost the T input projections and the recurrence: the head has fewer
+    # weights than before, the step model only the recurrent kernel.
+    assert head.count_params() + step.count_params() < model.head.count_params()
+    assert step.count_params() == units * 4 * units
     assert frame.count_params() == model.frame.count_params() + (model.feature_shape[-1] + 1) * 4 * units
 
 
-def test_recurrence_matches_keras_lstm_on_projected_inputs():
+def test_staggered_steps_give_every_window_the_keras_lstm_of_its_own_frames():
+    """Row k of the step model starts from zero at frame k (mod T) and advances with every
+    frame: each window's hidden states are the Keras LSTM's over just its T frames."""
     rng = np.random.default_rng(2)
-    units, steps, dims = 5, 6, 3
+    units, length, dims = 5, 6, 3
     lstm = keras.layers.LSTM(units, return_sequences=True)
-    x = rng.normal(0, 1, (2, steps, dims)).astype(np.float32)
-    expected = lstm(x).numpy()
+    x = rng.normal(0, 1, (1, 3 * length, dims)).astype(np.float32)
+    lstm(x)
     kernel, recurrent, bias = lstm.get_weights()
-    recurrence = streaming.LSTMRecurrence(units)
-    recurrence.build((None, steps, 4 * units))
-    recurrence.set_weights([recurrent])
-    got = recurrence(x @ kernel + bias).numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    step = streaming.LSTMStep(units)
+    projections = x[0] @ kernel + bias
+    hidden = np.zeros((1, length, units), np.float32)
+    cell = np.zeros((1, length, units), np.float32)
+    history = []
+    for t, p in enumerate(projections):
+        hidden[0, t % length] = 0.0
+        cell[0, t % length] = 0.0
+        if not step.built:
+            step([cell, hidden, p[None]])
+            step.set_weights([recurrent])
+        hidden, cell = [v.numpy() for v in step([cell, hidden, p[None]])]
+        history.append(hidden[0].copy())
+    for start in range(len(projections) - length + 1):
+        expected = lstm(x[:, start:start + length]).numpy()[0]
+        got = np.stack([history[start + j][start % length] for j in range(length)])
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

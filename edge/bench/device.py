@@ -144,7 +144,7 @@ def streaming_figures(runner, frames, stride):
         if results or index > T + stride:
             break
     decisions_wanted = max(10, 30 // stride)
-    plain, decision, frame_model, head, pre = [], [], [], [], []
+    plain, decision, frame_model, step, head, pre = [], [], [], [], [], []
     count = 0
     first = index
     start = time.perf_counter()
@@ -158,6 +158,7 @@ def streaming_figures(runner, frames, stride):
             decision.append(elapsed)
             for result in results:
                 frame_model.append(result.timings["frame_model"])
+                step.append(result.timings["step"])
                 head.append(result.timings["head"])
                 pre.append(result.timings["preprocess"])
         else:
@@ -171,7 +172,9 @@ def streaming_figures(runner, frames, stride):
     return {"stride": stride, "clip_length": T, "frames": frames_timed, "decisions": count,
             "camera": list(frames[0].shape[:2]),
             "frame_ms": med(plain), "decision_frame_ms": med(decision),
-            "preprocess_ms": med(pre), "frame_model_ms": med(frame_model), "head_ms": med(head),
+            "preprocess_ms": med(pre), "frame_model_ms": med(frame_model),
+            "step_ms": med(step) if runner.session.step is not None else None,
+            "head_ms": med(head),
             "cost_per_decision_ms": total_ms / count, "per_frame_ms": total_ms / frames_timed,
             "max_fps": 1e3 * frames_timed / total_ms}
 

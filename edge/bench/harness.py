@@ -144,7 +144,7 @@ def roles_for(artifact, device):
             "target" % (device.name, variant, device.backend, artifact.name, artifact.path,
                         variant))
     manifest.verify(artifact.path, roles=["frame"], variant=variant)
-    roles = ["frame", "head"]
+    roles = manifest.runtime_roles()
     if variant == "tflite" and "clip" in manifest.models:
         roles.append("clip")
     manifest.verify(artifact.path, roles=roles[1:])
@@ -332,12 +332,14 @@ def assemble(device, artifact, roles, result, evaluation):
     size = {role: sizes(manifest.model_path(artifact.path, role))
             for role in manifest.models}
     frame_size = sizes(manifest.model_path(artifact.path, "frame", device.variant))
-    deployed = {k: frame_size[k] + size["head"][k] for k in ("raw_bytes", "gzip_bytes")}
+    deployed = {k: frame_size[k] + sum(size[role][k] for role in manifest.runtime_roles()
+                                       if role != "frame")
+                for k in ("raw_bytes", "gzip_bytes")}
     params = None
     report = artifact.report or {}
     if report.get("artifacts") or report.get("parameters"):
         params = {role: (report.get("artifacts", {}).get(role) or {}).get("params")
-                  for role in ("frame", "head", "clip")}
+                  for role in ("frame", "step", "head", "clip") if role in manifest.models}
         params["blocks"] = report.get("parameters")
     accuracy, eval_info = None, {"skipped": reason}
     if found is not None and result.get("eval_outputs") is not None:

@@ -24,7 +24,7 @@ from edge.serve.threadname import name_os_thread
 
 log = logging.getLogger("edgekit.serve.worker")
 
-TIMING_KEYS = ("preprocess", "frame_model", "head")
+TIMING_KEYS = ("preprocess", "frame_model", "step", "head")
 
 
 class Worker(threading.Thread):

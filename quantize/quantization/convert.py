@@ -46,13 +46,15 @@ def concrete_function(model, shape, input_name=None, output_name=None):
     return function.get_concrete_function()
 
 
-def _pinned(samples, pin_pixels):
-    """Yield calibration samples (one array, or a list of arrays for a several-input model);
+def _pinned(samples, pin_pixels, names):
+    """Yield calibration samples (one array, or a list of arrays in ``names`` order for a
+    several-input model, fed by name: the converted model may order its inputs otherwise);
     with ``pin_pixels`` the first one holds a 0 and a 255 so the uint8 input quantization is
     exactly scale 1, zero point 0 (pixels in, no rescale)."""
     for i, sample in enumerate(samples):
         if isinstance(sample, (list, tuple)):
-            yield [np.array(part, dtype=np.float32)[None] for part in sample]
+            yield {name: np.array(part, dtype=np.float32)[None]
+                   for name, part in zip(names, sample)}
             continue
         sample = np.array(sample, dtype=np.float32)[None]
         if pin_pixels and i == 0:
@@ -81,7 +83,9 @@ def convert(model, shape, input_name, method, samples=None, input_type="float32"
             raise ValueError("integer conversion needs representative samples")
         sample_list = list(samples)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _pinned(sample_list, input_type == "uint8")
+        names = [name for name, _ in input_specs(shape, input_name)]
+        converter.representative_dataset = lambda: _pinned(sample_list, input_type == "uint8",
+                                                           names)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.as_dtype(input_type)
         converter.inference_output_type = tf.as_dtype(output_type)

@@ -247,7 +247,8 @@ def _calibration_set(train, config, calibration, seed, warnings_list):
 
 def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, work_dir, resume,
                        verbose, calib_clips, report, metrics):
-    """(frame, head, clip) Keras graphs the converter gets for ``method``: fine-tuned for
+    """(frame, step, head, clip) Keras graphs the converter gets for ``method`` (step None
+    without a temporal branch): fine-tuned for
     qat/prune-qat (recording the fake-quant metrics), standalone BNs rewritten for integers."""
     from edge.metrics import score
     from quantize.quantization import qat
@@ -269,6 +270,8 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
     # The camera's split (quantize.streaming): the frame model grows the per-frame part of the
     # temporal branch, the head keeps what needs the window. clip.tflite stays the clip model.
     frame_keras = streaming.frame_model(frame_backbone, float_model)
+    step_keras = (streaming.step_model(float_model) if streaming.has_temporal(config)
+                  else None)
     head_keras = streaming.head_model(float_model)
     if method in INTEGER_METHODS:
         # Every float graph the converter calibrates gets its standalone BNs as 1x1 depthwise
@@ -280,17 +283,20 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
             frame_keras, clip_keras = rewrite(frame_keras), rewrite(clip_keras)
         else:
             clip_keras = qat.compose_clip(frame_backbone, rewrite(float_model.head), config)
-    return frame_keras, head_keras, clip_keras
+    return frame_keras, step_keras, head_keras, clip_keras
 
 
 def _convert_all(stage, method, graphs, config, frames, calib_clips, clip_model, verbose):
-    """Convert frame, head (and clip) into ``stage``: ({role: file}, timings, repaired biases)."""
+    """Convert frame, step, head (and clip) into ``stage``: ({role: file}, timings, repaired
+    biases)."""
     from quantize.quantization import bias_scale, gate, runner
 
-    frame_keras, head_keras, clip_keras = graphs
+    frame_keras, step_keras, head_keras, clip_keras = graphs
     T, H, W = config.clip_length, config.height, config.width
     integer = method in INTEGER_METHODS
     files = {"frame": "frame.tflite", "head": "head.tflite"}
+    if step_keras is not None:
+        files["step"] = "step.tflite"
     if clip_model:
         files["clip"] = "clip.tflite"
     timings, repaired = {}, {}  # repaired: int8 biases re-quantized at their kernel's scale
@@ -313,10 +319,20 @@ def _convert_all(stage, method, graphs, config, frames, calib_clips, clip_model,
 
     frame_path = emit("frame", frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8",
                       None)
-    # The head is calibrated on what it will be fed: the windows the ring makes of the int8
-    # frame model's outputs (dequantized), of clips covering every class.
-    window = streaming.window_inputs(config)
-    head_samples = runner.window_samples(frame_path, calib_clips, window) if integer else None
+    # The step and the head are calibrated on what they will be fed: the int8 frame model's
+    # outputs (dequantized) of clips covering every class, through the float recurrence as the
+    # device runs it (a window starting at every frame), and windowed as the ring windows them.
+    step_samples = head_samples = None
+    if integer:
+        outputs = runner.frame_outputs(frame_path, calib_clips)
+        hidden = None
+        if step_keras is not None:
+            step_samples, hidden = streaming.recurrent_windows(
+                step_keras, [clip[streaming.LSTM_INPUTS] for clip in outputs], T)
+        head_samples = runner.window_samples(outputs, streaming.window_inputs(config), hidden)
+    if step_keras is not None:
+        emit("step", step_keras, streaming.input_shapes(step_keras), None, step_samples, "int8",
+             "int8", None)
     emit("head", head_keras, streaming.input_shapes(head_keras), None, head_samples, "int8",
          "float32", None)
     if clip_model:
@@ -334,6 +350,8 @@ def _describe_artifacts(stage, files, model, repaired):
     param_counts = {"frame": streaming.frame_model(model.frame, model).count_params(),
                     "head": streaming.head_model(model).count_params(),
                     "clip": model.clip.count_params()}
+    if "step" in files:
+        param_counts["step"] = streaming.step_model(model).count_params()
     described = {}
     for role, name in files.items():
         entry = artifacts.sizes(os.path.join(stage, name))

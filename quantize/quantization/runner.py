@@ -1,7 +1,7 @@
 """Run single TFLite files during conversion: the head's calibration data and ``clip.tflite``.
 
-``window_samples`` runs ``frame.tflite`` one frame at a time to get the int8 frame model's
-outputs, and makes of them the head inputs it is calibrated on; ``run_clip`` runs the one-file ``clip.tflite``
+``frame_outputs`` runs ``frame.tflite`` one frame at a time to get the int8 frame model's
+outputs, and ``window_samples`` makes of them the head inputs it is calibrated on; ``run_clip`` runs the one-file ``clip.tflite``
 on whole clips (its report.json figures and the frame+head vs clip parity). The frame+head
 path itself is not here: report.json scores it with the device runtime's streaming runner
 (``edge.bench.evalset.score_model_dir``), the code ``edgekit bench`` and the camera run.
@@ -63,22 +63,36 @@ def requantize(value, source, target):
         else dequantize(value, source)
 
 
-def window_samples(frame_path, clips_uint8, window):
-    """The head's calibration samples: per clip, one float array per head input of ``window``
-    (the manifest's WindowInput list), made from ``frame.tflite``'s dequantized outputs run one
-    frame at a time as the device runs them: "stack" inputs are the T outputs, "mean" inputs
-    their mean (what the ring computes, before its rounding to the head's int8 input)."""
+def frame_outputs(frame_path, clips_uint8):
+    """Per clip, {frame output: (T, ...) float array}: ``frame.tflite``'s dequantized outputs,
+    run one frame at a time as the device runs them."""
     frame = Model(frame_path)
-    samples = []
+    per_clip = []
     for clip in np.asarray(clips_uint8):
         outputs = {}
         for image in clip:  # Model.__call__ casts/quantizes to the input's dtype
             for name, value in frame(image[None]).items():
                 outputs.setdefault(name, []).append(dequantize(value, frame.outputs[name])[0])
+        per_clip.append({name: np.stack(v).astype(np.float32) for name, v in outputs.items()})
+    return per_clip
+
+
+def window_samples(outputs, window, hidden_states=None):
+    """The head's calibration samples: per clip (``outputs``, from :func:`frame_outputs`), one
+    float array per head input of ``window`` (the manifest's WindowInput list): "stack" inputs
+    are the T outputs, "mean" inputs their mean (what the ring computes, before its rounding to
+    the head's int8 input), "recurrent" inputs the clip's ``hidden_states`` (T, u) (see
+    :func:`quantize.streaming.recurrent_windows`)."""
+    samples = []
+    for k, clip in enumerate(outputs):
         sample = []
         for link in window:
-            stacked = np.stack(outputs[link.source]).astype(np.float32)
-            sample.append(stacked.mean(axis=0) if link.reduce == "mean" else stacked)
+            if link.reduce == "recurrent":
+                sample.append(hidden_states[k])
+            elif link.reduce == "mean":
+                sample.append(clip[link.source].mean(axis=0))
+            else:
+                sample.append(clip[link.source])
         samples.append(sample)
     return samples
 
