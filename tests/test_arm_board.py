@@ -172,7 +172,7 @@ def _probe_x86(python, parity, parts, out):
 
 
 def _probe_board(board, parity, parts, out,
-                 files=("frame.tflite", "head.tflite", "manifest.json")):
+                 files=("frame.tflite", "step.tflite", "head.tflite", "manifest.json")):
     """The probe on the board, over ssh, with the target's venv Python (``files``: what of the
     model directory it gets)."""
     work = board.ssh("mktemp -d /tmp/edgekit-parity.XXXXXX").stdout.strip()

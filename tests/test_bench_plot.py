@@ -70,7 +70,7 @@ def test_profile_of_frame_and_head_in_results_markdown_and_chart(profiled_run):
     markdown = (out / "results.md").read_text()
     assert "## Profile" in markdown and "not exposed by LiteRT's Python API" in markdown
     for record in data["records"]:
-        assert set(record["profile"]) == {"frame", "head"}
+        assert set(record["profile"]) == {"frame", "step", "head"}
         for role, prof in record["profile"].items():
             assert prof["p50_ms"] == record["latency"][role]["p50_ms"]
             where = record["placement"][role]

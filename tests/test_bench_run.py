@@ -84,7 +84,7 @@ def test_local_bench_measures_every_artifact(local_run, bench_artifacts, tiny_sw
         report = json.loads(open(os.path.join(record["model_dir"], "report.json")).read())
         assert record["params"]["frame"] == report["artifacts"]["frame"]["params"]
         assert record["params"]["blocks"]["total"] == report["parameters"]["total"]
-        for role in ("frame", "head", "clip"):
+        for role in ("frame", "step", "head", "clip"):
             assert record["size"][role] == {k: report["artifacts"][role][k]
                                             for k in ("raw_bytes", "gzip_bytes")}
             latency = record["latency"][role]
@@ -92,8 +92,9 @@ def test_local_bench_measures_every_artifact(local_run, bench_artifacts, tiny_sw
             assert set(latency) >= {"init_ms", "first_inference_ms", "warmup", "p50_ms",
                                     "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms"}
             assert record["placement"][role]["nodes"] >= record["placement"][role]["delegated"]
-        assert record["deployed"]["raw_bytes"] == record["size"]["frame"]["raw_bytes"] + \
-            record["size"]["head"]["raw_bytes"]
+        # what a camera gets: the streaming models, not clip.tflite
+        assert record["deployed"]["raw_bytes"] == sum(
+            record["size"][role]["raw_bytes"] for role in ("frame", "step", "head"))
         assert record["streaming"]["stride"] == 2 and record["streaming"]["camera"] == [48, 64]
         assert record["paced"]["frames_offered"] == 12
         assert record["power"] is None

@@ -54,7 +54,8 @@ def _test_clips(run, count=6):
 @pytest.mark.parametrize("method", list(OPTIONS))
 def test_method_end_to_end(quantized, method, tiny_swim_run):
     out, report = _run(quantized, method)
-    expected = ["frame.tflite", "head.tflite", "manifest.json", "report.json", "report.txt"]
+    expected = ["frame.tflite", "step.tflite", "head.tflite", "manifest.json", "report.json",
+                "report.txt"]
     if OPTIONS[method].get("clip_model"):
         expected.append("clip.tflite")
     assert sorted(os.listdir(out)) == sorted(expected)
@@ -65,25 +66,34 @@ def test_method_end_to_end(quantized, method, tiny_swim_run):
     assert manifest.clip_length == 8 and manifest.input.height == 32
     assert [t.name for t in manifest.tasks] == ["action", "identity", "identity_embedding"]
     assert manifest.task("action").labels == ["breaststroke", "drowning", "freestyle", "safe"]
-    frame, head = manifest.models["frame"], manifest.models["head"]
+    frame, step, head = (manifest.models[role] for role in ("frame", "step", "head"))
     assert frame.inputs[0].name == "frame" and frame.inputs[0].shape == [1, 32, 32, 3]
     assert frame.output("features").shape == [1] + manifest.feature_shape
-    units = frame.output("lstm_inputs").shape[1]
+    gates = frame.output("lstm_inputs").shape[1]
+    units = gates // 4
     assert head.input("spatial_mean").shape == [1] + manifest.feature_shape
-    assert head.input("lstm_inputs").shape == [1, 8, units]
+    # the step model advances all T = 8 windows' LSTM states on one frame's projections
+    assert step.input("lstm_inputs").shape == [1, gates]
+    for name in ("hidden", "cell"):
+        assert step.input(name).shape == [1, 8, units]
+        assert step.output("next_" + name).shape == [1, 8, units]
+    assert head.input("hidden_states").shape == [1, 8, units]
     assert [(w.input, w.source, w.reduce) for w in manifest.window] == [
-        ("spatial_mean", "features", "mean"), ("lstm_inputs", "lstm_inputs", "stack")]
+        ("spatial_mean", "features", "mean"), ("hidden_states", "lstm_inputs", "recurrent")]
     assert {o.name for o in head.outputs} == {"action", "identity", "identity_embedding"}
     if method in INTEGER:
         assert frame.inputs[0].dtype == "uint8"
         assert {o.dtype for o in frame.outputs} == {"int8"}
         assert frame.inputs[0].scale == pytest.approx(1.0) and frame.inputs[0].zero_point == 0
         assert {i.dtype for i in head.inputs} == {"int8"} and min(i.scale for i in head.inputs) > 0
-        # The LSTM recurrence is unrolled (quantize.streaming): plain ops XNNPACK runs, and no
-        # state kept between invokes, instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM.
-        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in head.ops and "WHILE" not in head.ops
-        assert "SPLIT" not in head.ops  # gates sliced out after the activations, no SPLIT
-        assert {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL"} <= set(head.ops)
+        assert {i.dtype for i in step.inputs} == {"int8"}
+        # The LSTM recurrence is one step of plain ops XNNPACK runs (quantize.streaming), its
+        # state kept by the device, instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM; the
+        # head keeps none of it.
+        for model in (step, head):
+            assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in model.ops and "WHILE" not in model.ops
+        assert "SPLIT" not in step.ops  # gates sliced out after the activations, no SPLIT
+        assert {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL"} <= set(step.ops)
     else:
         assert frame.inputs[0].dtype == "float32"
     for role in manifest.models:  # the device factory loads and allocates them

@@ -27,7 +27,7 @@ def test_quickstart_runs_every_step_and_writes_a_summary(tmp_path):
     # the bench holds every method, and the plot's numbers are its measurements
     bench = json.loads((out / "bench" / "results.json").read_text())
     assert sorted(r["artifact"] for r in bench["records"]) == sorted(methods)
-    assert all(set(r["profile"]) == {"frame", "head"} for r in bench["records"])
+    assert all(set(r["profile"]) == {"frame", "step", "head"} for r in bench["records"])
     shown = json.loads((out / "bench" / "pareto.json").read_text())
     latency = {r["artifact"]: r["streaming"]["cost_per_decision_ms"] for r in bench["records"]}
     points = shown["panels"][0]["points"]

@@ -205,7 +205,7 @@ def test_events_reach_mqtt_and_jsonl_and_sigterm_flushes(mosquitto, start_daemon
         assert 'edgekit_inference_time_ms_total{camera="pool",stage="frame_model"}' in metrics
         pool = daemon.stats()["cameras"]["pool"]
         totals = pool["inference_total_ms"]
-        assert set(totals) == {"preprocess", "frame_model", "head"}
+        assert set(totals) == {"preprocess", "frame_model", "step", "head"}
         assert all(v > 0 for v in totals.values()), totals
         assert daemon.terminate() == 0, daemon.log()
         collector.wait_for(lambda c: "offline" in c.payloads(PREFIX + "/availability"), 10)

@@ -292,7 +292,8 @@ def run_job(job):
         result["eval_outputs"] = clip_outputs(runner, clips)
     del runner
     result["peak_rss_mb"] = peak_rss_mb()
-    _add_profile(result, job, [p for p in profiled if p[0] in ("frame", "head")], threads)
+    _add_profile(result, job, [p for p in profiled if p[0] in ("frame", "step", "head")],
+                 threads)
     # the device side must never pull in TensorFlow (it would not exist on a camera)
     result["machine"]["tensorflow_modules"] = _tensorflow_modules()
     result["seconds"] = time.perf_counter() - started

@@ -39,7 +39,7 @@ results.json (``schema`` = "edgekit-bench/1")::
              absent, never estimated),
       peak_rss_mb: peak resident memory of the target's bench process for this artifact,
       device_seconds: time the target spent on this artifact,
-      profile: {frame, head: edge.bench.profile.model_profile (nodes, macs, op_types: {op:
+      profile: {frame, step, head: edge.bench.profile.model_profile (nodes, macs, op_types: {op:
                {count, macs, mac_share, est_ms}}, heaviest_nodes, p50_ms, gmac_per_s,
                delegated_nodes, partitions, delegate, timing)} | null (without --profile).
       A plain .tflite file (kind "tflite", no manifest): target, artifact, kind, model_path,
