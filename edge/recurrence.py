@@ -17,7 +17,8 @@ state is reset to zero (the LSTM's initial state, as in training) right before t
 After T pushes its window is the ring's window, and its T hidden states are read out, oldest step
 first. Rows are independent in every op of the step model (a row's state never mixes with
 another row's), so each window gets exactly what a recurrence from zero over its own T frames
-would give, through the same int8 model (tests/test_edge_recurrence.py).
+would give, through the same int8 model (tests/test_streaming_split.py for the float split,
+tests/test_edge_runner.py for the runner against the int8 models window by window).
 
 The step model's tensors are named by this contract (``edgekit quantize`` writes them so):
 inputs ``lstm_inputs`` [1, 4u] (the frame output), ``hidden`` and ``cell`` [1, T, u]; outputs
