@@ -13,7 +13,9 @@ mosquitto (started here, loopback only) with a looping VGA video file as the cam
    EfficientNet-B3 on one core, 74.5 -> 135.8 frames/s, then 139.4 frames/s = 70.2 % of the
    model-bound rate with the command below (``--frames 300 --latency-events 300``); what is
    left is the VGA decode (capture thread 1.1-1.3 ms per frame) and an MQTT message per frame
-   (0.35-0.5 ms) on the same core, the worker 0.2-0.3 ms over its model stages;
+   (0.35-0.5 ms) on the same core, the worker 0.2-0.3 ms over its model stages; on the step
+   model 146.5 frames/s = 67.9 % of 215.9, the decode alone capping it at 78.7 % (README,
+   "Where the rest goes"; ``benchmarks/bench_decode.py`` splits the capture's part);
 2. latency: the source paced at ``--pace`` (default 0.7) of that rate, so there is no backlog,
    one alert per window (rules with ``consecutive = 1`` and ``cooldown_s = 0`` on every action
    label): time from the wall-clock capture of the frame that completed the window (the event's

@@ -13,7 +13,10 @@ Prints, for one model directory (medians of per-call samples, interleaved call b
   runner (frame + head models) and streams VGA frames (issue 4: < 150 MB with EfficientNet-B3);
 - (d) the head's weight bytes read per window: XNNPACK packs every node's weights for that node,
   so the recurrent kernel W_h, shared by the 14 unrolled steps in the .tflite, is packed and
-  read 14 times.
+  read 14 times;
+- (e) with ``--stages N``: the runner's hot path stage by stage (:func:`stage_breakdown`), to
+  see which part of (b)'s overhead is which, and what one small call costs right after the
+  frame invoke against the same call warm (:func:`cold_after_invoke`).
 
 Without ``--model`` the real network is built first, in a TensorFlow subprocess, so no measuring
 process ever loads TensorFlow: ``quantize.model.build_mtdnn(quantize.config.swim_config(...))``
@@ -29,9 +32,11 @@ from ``quantize.quantization.artifacts.build_manifest``. That takes ~5-10 minute
     python benchmarks/bench_streaming.py --model /tmp/b3 --repeats 9
     python benchmarks/bench_streaming.py --backbone test_tiny --size 32   # quick smoke run
 
-Measured (2-core shared x86 VM, AMD EPYC, 1 MiB L2 per core, 32 MiB L3, threads=1,
-EfficientNet-B3 swim MTDNN, T=15, VGA frames; ``--model DIR --repeats 5``, CPU-time medians;
-the README's "The streaming split" table has the before/after):
+Measured on the step model (schema 4): the README, "Where the rest goes" (Intel Xeon, 2 MiB L2;
+1.26-1.29 x F, overhead 7.0-9.1 % over four runs, and the stage split). Measured on the first
+split (schema 3, the recurrence still unrolled in the head; 2-core shared x86 VM, AMD EPYC, 1 MiB
+L2 per core, 32 MiB L3, threads=1, EfficientNet-B3 swim MTDNN, T=15, VGA frames; ``--model DIR
+--repeats 5``, CPU-time medians; the README's "The streaming split" table has the before/after):
 
 - frame invoke F 3.39 ms, head invoke H 0.65 ms right after it (0.48 ms invoked again at once),
   clip invoke 42.8 ms, preprocess 0.23 ms per VGA frame;
@@ -299,6 +304,109 @@ def bench(model_dir, frames, threads, repeats, resize="fast"):
     return result
 
 
+def stage_breakdown(model_dir, frames, threads, resize="fast", warmup=100):
+    """Where the runner's per-frame time goes, stage by stage, through its own objects: each
+    window input's push and head fill, the step and head invokes, and the rest of
+    ``StreamingRunner.process`` (bookkeeping, task decoding, the result), as medians (us) over
+    ``frames`` after ``warmup`` (stride 1). Each stage is timed by a wrapper around the runner's
+    own method, so it costs what it costs inside ``process`` (cold after the frame invoke, as
+    there), plus ~0.1 us of timer per stage.
+    """
+    from edge.runner import StreamingRunner
+
+    runner = StreamingRunner(model_dir, threads=threads, stride=1, resize=resize)
+    session, ring = runner.session, runner.rings[0]
+    clock = time.perf_counter
+    spent = {}
+
+    def timed(name, fn):
+        spent[name] = 0.0
+
+        def wrapper(*args):
+            t0 = clock()
+            value = fn(*args)
+            spent[name] += clock() - t0
+            return value
+        return wrapper
+
+    for window in ring.windows:
+        window.store = timed("push %s" % window.reduce, window.store)
+        window.window_into = timed("head input %s" % window.reduce, window.window_into)
+    runner._preprocessors[0] = timed("preprocess", runner._preprocessors[0])
+    session.frame_interpreter.invoke = timed("frame invoke", session.frame_interpreter.invoke)
+    session.push_outputs = timed("push", session.push_outputs)
+    session.run_head = timed("head", session.run_head)
+    samples = {}
+    pool = synthetic_frames(len(frames))
+    decoded = np.empty_like(pool[0])
+    for i in range(warmup + len(frames)):
+        np.copyto(decoded, pool[i % len(pool)])
+        for name in spent:
+            spent[name] = 0.0
+        t0 = clock()
+        runner.process(decoded, i)
+        total = clock() - t0
+        if i < warmup:
+            continue
+        stages = dict(spent)
+        # what the outer wrappers hold beyond the inner ones: the push's and the head's own code
+        pushes = [k for k in stages if k.startswith("push ")]
+        fills = [k for k in stages if k.startswith("head input ")]
+        stages["step invoke"] = session.last_step_s
+        stages["head invoke"] = session.last_head_s
+        if "push recurrent" in stages:
+            stages["push recurrent"] -= session.last_step_s  # the step invokes inside it
+        stages["push: ring bookkeeping"] = stages.pop("push") - sum(
+            stages[k] for k in pushes) - session.last_step_s
+        stages["head: reset, decode tasks"] = stages.pop("head") - sum(
+            stages[k] for k in fills) - session.last_head_s
+        stages["process(): the rest"] = total - sum(stages.values())
+        stages["total"] = total
+        for name, value in stages.items():
+            samples.setdefault(name, []).append(value)
+    for name in ("push_outputs", "run_head"):
+        delattr(session, name)
+    del session.frame_interpreter.invoke
+    return {name: float(np.median(v)) * 1e6 for name, v in samples.items()}
+
+
+def cold_after_invoke(model_dir, threads, samples=300):
+    """Why the runner's overhead does not shrink with fewer calls: microseconds (wall medians)
+    of one small numpy call (a 1000-byte ``np.copyto``) and of one ``tensor()`` view, right
+    after a frame invoke, repeated at once, and in a loop with no invoke in between."""
+    from edge.session import ModelSession
+
+    session = ModelSession.shared(model_dir, threads=threads)
+    invoke, view = session.frame_interpreter.invoke, session.frame_input
+    a, b = np.zeros(1000, np.uint8), np.ones(1000, np.uint8)
+    clock = time.perf_counter
+
+    def copy():
+        np.copyto(a, b)
+
+    def make_view():
+        v = view()
+        del v
+
+    result = {}
+    for name, fn in (("copy", copy), ("view", make_view)):
+        first, again, loop = [], [], []
+        for _ in range(samples):
+            invoke()
+            t0 = clock()
+            fn()
+            t1 = clock()
+            fn()
+            again.append(clock() - t1)
+            first.append(t1 - t0)
+        for _ in range(samples):
+            t0 = clock()
+            fn()
+            loop.append(clock() - t0)
+        result[name] = [float(np.median(x)) * 1e6 for x in (first, again, loop)]
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="model directory (manifest.json + frame/head/clip)")
@@ -312,6 +420,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed passes")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads")
     parser.add_argument("--resize", default="fast", choices=["fast", "area"])
+    parser.add_argument("--stages", type=int, metavar="N", default=0,
+                        help="also time each stage of the runner's hot path over N frames")
     args = parser.parse_args(argv)
 
     if args.build:
@@ -376,7 +486,16 @@ def main(argv=None):
     print("(d) %s weights read per window (stride 1): %.2f MB in XNNPACK's per-node packed "
           "copies, for %.2f MB of distinct weights (each node packs its own copy)"
           % (" + ".join(roles), sum(p for p, _ in read) / 1e6, sum(d for _, d in read) / 1e6))
-
+    if args.stages:
+        stages = stage_breakdown(model_dir, synthetic_frames(args.stages), args.threads,
+                                 args.resize)
+        print("(e) per frame, stage by stage through the runner's own methods, medians of %d "
+              "frames (us; wall): %s" % (args.stages, ", ".join(
+                  "%s %.1f" % kv for kv in stages.items())))
+        cold = cold_after_invoke(model_dir, args.threads)
+        print("    one call right after the frame invoke / repeated at once / in a loop (us): "
+              "1000-byte np.copyto %.1f / %.1f / %.1f, tensor() view %.1f / %.1f / %.1f"
+              % tuple(cold["copy"] + cold["view"]))
 
 if __name__ == "__main__":
     main()
