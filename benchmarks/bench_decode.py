@@ -7,7 +7,10 @@ thread), so this splits it, as medians of CPU time per frame over the whole file
 read ``--passes`` times, the passes interleaved:
 
 - ``grab``: decode only (the frame stays in FFmpeg's YUV buffer);
-- ``read``: decode + YUV -> BGR into a reused array, what edgekit's capture does.
+- ``read``: decode + YUV -> BGR into a reused array, what edgekit's capture does;
+- ``1/N`` (``--scales``, default 2 and 4): the frame read by :class:`edge.sources.FrameSource`
+  with ``decode_scale = N`` (:mod:`edge.reduced_decode`: reduced in libjpeg's DCT on MJPEG,
+  decoded in full and reduced with INTER_AREA on other codecs; the mode is printed).
 
 Without ``--video``, a VGA MJPG file like ``bench_serve.py``'s camera (150 frames of the test
 fixtures' moving scene) is written to a temporary directory first.
@@ -30,7 +33,10 @@ sys.path.insert(0, ROOT)
 
 
 def per_frame_cpu(path, mode):
-    """CPU seconds per frame of one pass over ``path`` reading it by ``mode`` (grab | read)."""
+    """CPU seconds per frame of one pass over ``path`` reading it by ``mode`` (grab | read |
+    an int N: FrameSource at decode_scale N)."""
+    if isinstance(mode, int):
+        return reduced_cpu(path, mode)
     cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise SystemExit("OpenCV cannot open %s" % path)
@@ -49,11 +55,31 @@ def per_frame_cpu(path, mode):
     return samples, (None if frame is None else frame.shape)
 
 
+def reduced_cpu(path, scale):
+    """CPU seconds per frame of FrameSource(path, decode_scale=scale), and (shape, mode)."""
+    from edge.sources import FrameSource
+
+    source = FrameSource(path, decode_scale=scale)
+    samples, shape = [], None
+    frames = iter(source)
+    while True:
+        start = time.process_time()
+        item = next(frames, None)
+        if item is None:
+            break
+        samples.append(time.process_time() - start)
+        shape = item[2].shape
+    return samples, (shape, source.decode_mode)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--video", help="a video file (default: a generated VGA MJPG file)")
     parser.add_argument("--passes", type=int, default=3, help="passes over the file per mode")
+    parser.add_argument("--scales", default="2,4",
+                        help="decode_scale values to time through FrameSource ('' for none)")
     args = parser.parse_args(argv)
+    scales = [int(v) for v in args.scales.split(",") if v.strip()]
     with tempfile.TemporaryDirectory(prefix="edgekit-decode-") as tmp:
         video = args.video
         if video is None:
@@ -61,13 +87,14 @@ def main(argv=None):
 
             video = str(write_avi(os.path.join(tmp, "cam.avi"),
                                   make_frames(150, size=(480, 640))))
-        samples = {"grab": [], "read": []}
-        shape = None
+        samples = {mode: [] for mode in ["grab", "read"] + scales}
+        shapes = {}
         for _ in range(args.passes):
             for mode in samples:
                 got, frame_shape = per_frame_cpu(video, mode)
                 samples[mode] += got
-                shape = frame_shape or shape
+                shapes[mode] = frame_shape or shapes.get(mode)
+    shape = shapes["read"]
     grab, read = (float(np.median(samples[m])) * 1e3 for m in ("grab", "read"))
     print("command: %s" % " ".join(["python"] + sys.argv))
     print("video: %s, frames %s, %d frames per mode, OpenCV %s, cv2 threads %d"
@@ -76,6 +103,11 @@ def main(argv=None):
     print("CPU per frame (medians): decode (grab) %.3f ms; decode + BGR conversion (read) "
           "%.3f ms; the conversion %.3f ms = %.0f %% of read"
           % (grab, read, read - grab, 100 * (read - grab) / read))
+    for scale in scales:
+        reduced = float(np.median(samples[scale])) * 1e3
+        frame_shape, mode = shapes[scale]
+        print("  decode_scale %d (%s, frames %s): %.3f ms = %.2f x read"
+              % (scale, mode, frame_shape, reduced, reduced / read))
 
 
 if __name__ == "__main__":

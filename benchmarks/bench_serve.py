@@ -15,7 +15,10 @@ mosquitto (started here, loopback only) with a looping VGA video file as the cam
    left is the VGA decode (capture thread 1.1-1.3 ms per frame) and an MQTT message per frame
    (0.35-0.5 ms) on the same core, the worker 0.2-0.3 ms over its model stages; on the step
    model 146.5 frames/s = 67.9 % of 215.9, the decode alone capping it at 78.7 % (README,
-   "Where the rest goes"; ``benchmarks/bench_decode.py`` splits the capture's part);
+   "Where the rest goes"; ``benchmarks/bench_decode.py`` splits the capture's part); with
+   ``--decode-scale 4`` (the cameras' ``decode_scale``: the VGA MJPEG decoded at 160x120) and
+   ``--frames 1200``, 128.8 -> 159.0 frames/s, 68.5 % -> 76.0 % (README, "Decoding at the
+   model's scale");
 2. latency: the source paced at ``--pace`` (default 0.7) of that rate, so there is no backlog,
    one alert per window (rules with ``consecutive = 1`` and ``cooldown_s = 0`` on every action
    label): time from the wall-clock capture of the frame that completed the window (the event's
@@ -64,7 +67,7 @@ def camera_names(count):
 
 
 def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, regions,
-                 cameras=1):
+                 cameras=1, decode_scale=1):
     lines = ['[model]', 'dir = %s' % json.dumps(model), 'threads = 1',
              '[events]', 'debounce_windows = 1']
     for label in labels:
@@ -73,7 +76,7 @@ def write_config(path, model, video, fps, mqtt_port, http_port, spool, labels, r
                   'min_score = 0.0', 'consecutive = 1', 'cooldown_s = 0']
     for name in camera_names(cameras):
         lines += ['[cameras.%s]' % name, 'source = %s' % json.dumps(video), 'fps = %s' % fps,
-                  'queue = 8']
+                  'queue = 8', 'decode_scale = %d' % decode_scale]
         if regions > 1:
             lines.append('[cameras.%s.regions]' % name)
             width = 640 // regions
@@ -159,7 +162,8 @@ def throughput_phase(args, work, video, broker, labels):
     http = free_port()
     config = os.path.join(work, "throughput.toml")
     write_config(config, args.model, video, 0, broker.port, http,
-                 os.path.join(work, "spool1"), labels, args.regions)
+                 os.path.join(work, "spool1"), labels, args.regions,
+                 decode_scale=args.decode_scale)
     daemon = Daemon(config, args.core, os.path.join(work, "throughput.log"))
     first = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
     t0 = time.monotonic()
@@ -207,7 +211,8 @@ def latency_phase(args, work, video, broker, labels, fps):
     http = free_port()
     config = os.path.join(work, "latency.toml")
     write_config(config, args.model, video, paced, broker.port, http,
-                 os.path.join(work, "spool2"), labels, args.regions)
+                 os.path.join(work, "spool2"), labels, args.regions,
+                 decode_scale=args.decode_scale)
     collector = Collector(broker.port, "bench/events/#")
     arrivals = []
     original = collector.client.on_message
@@ -248,7 +253,8 @@ def long_memory_phase(args, work, video, broker, labels):
     http = free_port()
     config = os.path.join(work, "memory.toml")
     write_config(config, args.model, video, 0, broker.port, http,
-                 os.path.join(work, "spool3"), labels, args.regions)
+                 os.path.join(work, "spool3"), labels, args.regions,
+                 decode_scale=args.decode_scale)
     daemon = Daemon(config, args.core, os.path.join(work, "memory.log"))
     start = daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout)
     base = start["frames_processed"]
@@ -282,6 +288,8 @@ def main(argv=None):
     parser.add_argument("--long-frames", type=int, default=0,
                         help="frames for the memory check (0: skip), e.g. 100000")
     parser.add_argument("--regions", type=int, default=1, help="regions per camera")
+    parser.add_argument("--decode-scale", type=int, default=1, choices=(1, 2, 4, 8),
+                        help="the cameras' decode_scale (decode at 1/N: edge.reduced_decode)")
     parser.add_argument("--cameras", default="",
                         help="memory per camera count, e.g. 1,4 (empty: skip)")
     parser.add_argument("--core", type=int, default=0, help="the CPU core to pin to")
@@ -294,9 +302,9 @@ def main(argv=None):
     video = str(write_avi(os.path.join(work, "cam.avi"), make_frames(150, size=(480, 640)),
                           fps=15))
     broker = Broker(os.path.join(work, "broker")).start()
-    print("model %s (%s, T=%d, %dx%d), %d region(s), 1 core (#%d), threads=1"
+    print("model %s (%s, T=%d, %dx%d), %d region(s), 1 core (#%d), threads=1, decode_scale %d"
           % (args.model, manifest.backbone, manifest.clip_length, manifest.input.width,
-             manifest.input.height, args.regions, args.core))
+             manifest.input.height, args.regions, args.core, args.decode_scale))
     try:
         if args.cameras:
             memory_per_cameras(args, work, video, broker, labels)
@@ -317,7 +325,8 @@ def memory_per_cameras(args, work, video, broker, labels):
         http = free_port()
         config = os.path.join(work, "cameras%d.toml" % count)
         write_config(config, args.model, video, 0, broker.port, http,
-                     os.path.join(work, "spool-cams%d" % count), labels, args.regions, count)
+                     os.path.join(work, "spool-cams%d" % count), labels, args.regions,
+                     count, decode_scale=args.decode_scale)
         daemon = Daemon(config, args.core, os.path.join(work, "cameras%d.log" % count))
         daemon.wait(http, lambda c: c["windows"] >= 1, args.timeout, camera=None)
         rows.append((count, daemon.rss_mb(), daemon.rss_mb("VmHWM:")))

@@ -18,7 +18,14 @@ Windows are independent, as in the clip model (trained and evaluated per clip, a
 zero LSTM state). ``edgekit quantize`` unrolls the LSTM, so its head holds no state between
 ``invoke()`` calls; a head converted with the fused UNIDIRECTIONAL_SEQUENCE_LSTM keeps hidden and
 cell state in *variable* tensors, which would leak from one window (and stream) into the next,
-so the head's variables are reset before every window anyway (~1 us; nothing for unrolled heads).
+so the head's variables are reset before every window. Only such heads: the manifest lists each
+model's ops, and a head with no stateful op (:data:`STATEFUL_OPS`; every head ``edgekit quantize``
+writes) skips the call, a walk over every tensor of the graph, cold in cache after the invoke.
+With that and float task outputs taken straight from ``get_tensor``'s copy, the stage "head:
+reset, decode tasks" of ``benchmarks/bench_streaming.py --model DIR --stages 600`` went from
+81-83 us to 72-75 us (B3 swim, two runs of each tree interleaved, Intel Xeon, 2 MiB L2; the
+whole-frame overhead moved within the host's noise). A manifest without ``ops`` (written by an
+old runtime) keeps the reset.
 
 Where the manifest's window is "recurrent" (schema 4), a third interpreter, the step model,
 advances the LSTM state of every window once per frame inside the ring's push
@@ -48,6 +55,11 @@ from edge.results import WindowResult, decode_task, dequantize_into
 from edge.ringbuffer import FeatureRing
 from edge.window_inputs import make_window
 from edge.tflite_inspect import signature_indices, tensor_specs
+
+# ops that keep state in variable tensors between invoke() calls
+STATEFUL_OPS = frozenset(("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM",
+                          "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "RNN",
+                          "SVDF", "VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"))
 
 _SHARED = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
@@ -102,6 +114,7 @@ class ModelSession(object):
         self._frame_outputs = [self.frame_interpreter.tensor(w[0]) for w in self.window]
         self._head_inputs = [self.head_interpreter.tensor(w[1]) for w in self.window]
         self.tasks = self._resolve_tasks(head_file, head_sig)
+        self.head_has_state = not head_file.ops or bool(STATEFUL_OPS & set(head_file.ops))
         self.last_head_s = 0.0
         self.last_step_s = 0.0
 
@@ -228,13 +241,15 @@ class ModelSession(object):
             del view
         head = self.head_interpreter
         t0 = time.perf_counter()
-        head.reset_all_variables()  # fused-LSTM heads: zero their state
+        if self.head_has_state:
+            head.reset_all_variables()  # fused-LSTM heads: zero their state
         head.invoke()
         self.last_head_s = time.perf_counter() - t0
         tasks = {}
         for task, index, spec, width in self.tasks:
-            values = np.empty(width, np.float32)  # per window: the caller keeps it
-            dequantize_into(head.get_tensor(index).reshape(-1), spec, values)
+            values = head.get_tensor(index).reshape(-1)  # a copy per window: the caller keeps it
+            if spec.scale or values.dtype != np.float32:
+                values = dequantize_into(values, spec, np.empty(width, np.float32))
             tasks[task.name] = decode_task(task, values)
         return tasks
 

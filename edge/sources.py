@@ -24,6 +24,7 @@ import time
 import cv2
 
 from edge.errors import EdgekitError
+from edge.reduced_decode import ReducedReader, check_scale, fourcc_text, reduced_size
 
 
 class SourceStats(object):
@@ -62,13 +63,14 @@ class FrameSource(object):
     """Iterate the frames of ``source`` (path, camera index or URL) as BGR uint8 arrays."""
 
     def __init__(self, source, max_failures=5, retry_delay_s=0.05, open_timeout_s=None,
-                 read_timeout_s=None):
+                 read_timeout_s=None, decode_scale=1):
         self.source = str(source).strip()
         self.kind = classify(self.source)
         self.max_failures = int(max_failures)
         self.retry_delay_s = float(retry_delay_s)
         self.open_timeout_s = _positive(open_timeout_s, "open_timeout_s")
         self.read_timeout_s = _positive(read_timeout_s, "read_timeout_s")
+        self.decode_scale = check_scale(decode_scale)
         self.stats = SourceStats()
         if self.kind == "file" and not os.path.isfile(self.source):
             raise EdgekitError("video source %s does not exist; give a file path, a camera index "
@@ -95,8 +97,18 @@ class FrameSource(object):
         if self.kind == "file":
             count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
             self.stats.frames_expected = count if count > 0 else None
-        self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-        self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        self.source_size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                            int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
+        self.width, self.height = self.source_size
+        self.fourcc = fourcc_text(self._cap)
+        self._reader = None
+        self.decode_mode = "full"
+        if self.decode_scale > 1:
+            self._reader = ReducedReader(self._cap, self.decode_scale)
+            self.decode_mode = self._reader.mode
+            if self.width and self.height:
+                self.width, self.height = reduced_size(self.width, self.height,
+                                                       self.decode_scale)
         self._buffer = None
         self._start = None
 
@@ -108,7 +120,9 @@ class FrameSource(object):
         last_frame = self._start
         try:
             while True:
-                if self._buffer is not None:
+                if self._reader is not None:
+                    ok, frame = self._reader.read()
+                elif self._buffer is not None:
                     ok, frame = self._cap.read(self._buffer)
                 else:
                     ok, frame = self._cap.read()

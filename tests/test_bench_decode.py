@@ -9,6 +9,9 @@ def test_decode_split_reads_every_frame_both_ways(tmp_path, capsys):
     grabbed, _ = per_frame_cpu(video, "grab")
     read, shape = per_frame_cpu(video, "read")
     assert len(grabbed) == len(read) == 12 and shape == (48, 64, 3)
-    main(["--video", video, "--passes", "1"])
+    reduced, (shape, mode) = per_frame_cpu(video, 4)
+    assert len(reduced) == 12 and shape == (12, 16, 3) and mode == "jpeg"
+    main(["--video", video, "--passes", "1", "--scales", "2"])
     out = capsys.readouterr().out
     assert "12 frames per mode" in out and "decode (grab)" in out and "BGR conversion" in out
+    assert "decode_scale 2 (jpeg, frames (24, 32, 3))" in out

@@ -146,6 +146,40 @@ def test_head_state_does_not_leak_between_windows(edge_model_dir, edge_swim_vide
         np.testing.assert_array_equal(late.tasks[task].values, alone[0].tasks[task].values)
 
 
+def test_head_variables_are_reset_only_for_heads_with_a_stateful_op(edge_model_dir, edge_video,
+                                                                    tmp_path, monkeypatch):
+    """The manifest's ops decide: edgekit's heads hold no state, so no reset per window; a head
+    listing a fused LSTM, or a manifest without ops, gets one before every window."""
+    import json
+    import shutil
+
+    from edge.session import ModelSession
+
+    frames = decode_all(edge_video)[:CLIP_LENGTH + 2]
+    plain = ModelSession(edge_model_dir)
+    assert not plain.head_has_state
+    expected = _collect(StreamingRunner(session=plain), frames)
+    for ops in (["UNIDIRECTIONAL_SEQUENCE_LSTM"], None):
+        copy = tmp_path / ("m-%s" % bool(ops))
+        shutil.copytree(edge_model_dir, copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        if ops:
+            manifest["models"]["head"]["ops"] += ops
+        else:
+            del manifest["models"]["head"]["ops"]
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        session = ModelSession(str(copy))
+        assert session.head_has_state
+        resets = []
+        monkeypatch.setattr(session.head_interpreter, "reset_all_variables",
+                            lambda: resets.append(1), raising=False)
+        results = _collect(StreamingRunner(session=session), frames)
+        assert len(resets) == len(results) == len(expected) == 3
+        for got, want in zip(results, expected):
+            for task in TASKS:
+                np.testing.assert_array_equal(got.tasks[task].values, want.tasks[task].values)
+
+
 def test_stride_and_warm_up(edge_model_dir, edge_video):
     frames = decode_all(edge_video)
     results = _collect(StreamingRunner(edge_model_dir, stride=3), frames)

@@ -559,3 +559,37 @@ def test_swim_example_and_an_old_style_config_check_against_the_swim_model(tmp_p
     assert "note: events.identity is the old spelling of [events.tasks.identity] enabled = " \
            "false" in outputs[1]
     assert "note: alerts[0] has no task; it watches 'action'" in outputs[1]
+
+
+def test_decode_scale_reduces_frames_and_regions_and_warns_when_a_region_gets_too_small(
+        start_daemon, tmp_path, edge_model_dir):
+    """Two cameras on one MJPG file: at decode_scale 2 the frames arrive at half size through
+    the reduced JPEG decode and the regions (given in source pixels) are halved with them; at 4
+    the regions come out smaller than the model's input, which the daemon says, naming them."""
+    from edge.manifest import Manifest
+
+    size = Manifest.load(edge_model_dir).input
+    w, h = size.width, size.height
+    video = str(write_avi(tmp_path / "big.avi", make_frames(24, size=(4 * h, 4 * w), seed=5)))
+    regions = {"left": [0, 0, 2 * w, 2 * h], "right": [2 * w, 2 * h, 2 * w, 2 * h]}
+    sections = base_config(tmp_path, edge_model_dir, video)
+    del sections["cameras.pool"], sections["cameras.pool.regions"]
+    for name, scale in (("half", 2), ("quarter", 4)):
+        sections["cameras.%s" % name] = {"source": video, "fps": 60, "decode_scale": scale,
+                                         "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}
+        sections["cameras.%s.regions" % name] = dict(regions)
+    daemon = start_daemon(sections)
+    stats = daemon.wait_stats(lambda s: all(s["cameras"][c]["windows"] >= 4
+                                            for c in ("half", "quarter")))
+    assert daemon.terminate() == 0, daemon.log()
+    for name, scale in (("half", 2), ("quarter", 4)):
+        camera = stats["cameras"][name]
+        assert camera["decode"] == "jpeg", camera
+        assert camera["frame_size"] == [4 * h // scale, 4 * w // scale], camera
+    written = read_jsonl(tmp_path / "events.jsonl")
+    assert {(e["camera"], e["region"]) for e in written} >= {
+        ("half", "left"), ("half", "right")}
+    log = daemon.log()
+    assert "cameras.quarter.regions.left (decoded at 1/4" in log
+    assert "smaller than the model's %d x %d input" % (w, h) in log
+    assert "cameras.half.regions" not in log

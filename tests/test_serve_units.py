@@ -87,6 +87,8 @@ def test_config_defaults_and_relative_paths(tmp_path):
     (minimal(outputs={"kafka": {}}), "outputs.kafka: unknown output"),
     (minimal(outputs={}), "outputs: no output configured"),
     (minimal(http={"port": 70000}), "http.port: must be between 0 and 65535"),
+    (minimal(cameras={"pool": {"source": "0", "decode_scale": 3}}),
+     "cameras.pool.decode_scale: must be one of 1, 2, 4, 8"),
 ])
 def test_config_rejects_with_key_path(raw, message):
     with pytest.raises(EdgekitError) as info:

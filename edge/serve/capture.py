@@ -168,10 +168,11 @@ def yield_cpu(nice=PULL_NICE):
         return False
 
 
-def open_source(source, open_timeout_s=None, read_timeout_s=None):
+def open_source(source, open_timeout_s=None, read_timeout_s=None, decode_scale=1):
     """The real frame source for ``source`` (separate so the daemon could swap backends)."""
     from edge.sources import FrameSource
-    return FrameSource(source, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
+    return FrameSource(source, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
+                       decode_scale=decode_scale)
 
 
 class CaptureThread(object):
@@ -187,6 +188,10 @@ class CaptureThread(object):
         self.stall_timeout_s = float(camera["stall_timeout_s"])
         self.source_options = {"open_timeout_s": camera.get("open_timeout_s"),
                                "read_timeout_s": camera.get("read_timeout_s")}
+        self.decode_scale = int(camera.get("decode_scale") or 1)
+        if self.decode_scale > 1:
+            self.source_options["decode_scale"] = self.decode_scale
+        self.decode_mode = None  # how the current stream is decoded (edge.reduced_decode)
         self.backoff_min = float(camera["reconnect_min_s"])
         self.backoff_max = float(camera["reconnect_max_s"])
         self.queue = queue
@@ -310,6 +315,13 @@ class CaptureThread(object):
             if not self._current(generation):
                 return 0, False
             self.status = "streaming"
+            mode = getattr(source, "decode_mode", None)
+            if mode != self.decode_mode and mode == "resize":
+                log.warning("camera %s: decode_scale = %d reduces the decode only for MJPEG "
+                            "read through FFmpeg; this stream is %r, so each frame is decoded "
+                            "in full and then reduced (more CPU than decode_scale = 1)",
+                            self.camera_name, self.decode_scale, getattr(source, "fourcc", "?"))
+            self.decode_mode = mode
             if source.width and source.height:
                 self.frame_size = (source.height, source.width)
                 if self.on_connect is not None:
@@ -374,4 +386,5 @@ class CaptureThread(object):
             "seconds_since_frame": (None if self.last_frame_at is None
                                     else round(now - self.last_frame_at, 3)),
             "frame_size": list(self.frame_size) if self.frame_size else None,
+            "decode": self.decode_mode,
         }

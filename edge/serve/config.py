@@ -24,6 +24,7 @@ import socket
 import sys
 
 from edge.errors import EdgekitError
+from edge.reduced_decode import SCALES
 from edge.schema import REQUIRED, Key, Report, Schema, TomlLines
 from edge.serve.keys import (NAME_RE, NAMES_RULE, WORDING, named, region_box, resolve_path,
                              some_regions, source)
@@ -68,6 +69,9 @@ CAMERA = {
     "reconnect_min_s": Key("number", 1.0, 0.01, 3600.0),
     "reconnect_max_s": Key("number", 60.0, 0.01, 86400.0),
     "enabled": Key("bool", True),
+    "decode_scale": Key("int", 1, choices=SCALES,
+                        help="decode at 1/N of the source's width and height (MJPEG streams "
+                             "skip most of the decode); regions stay in source pixels"),
     "regions": Key("map", None, item=Key("any", check=region_box), check=some_regions,
                    names=NAME_RE, names_help="region names may use " + NAMES_RULE,
                    expected="a table of name = [x, y, w, h]",

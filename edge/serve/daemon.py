@@ -19,6 +19,7 @@ import threading
 import time
 
 from edge.errors import EdgekitError
+from edge.reduced_decode import reduce_box
 from edge.serve.capture import CaptureThread, FrameQueue
 from edge.serve.config import resolve_target
 from edge.serve.dispatch import Dispatcher
@@ -110,9 +111,11 @@ class Daemon(object):
                 continue
             regions = camera_cfg.get("regions") or {}
             region_names = list(regions) or [WHOLE_FRAME]
+            scale = camera_cfg["decode_scale"]  # frames arrive reduced: so do their regions
             runner = StreamingRunner(
                 model["dir"], device=model["backend"], threads=model["threads"],
-                stride=model.get("stride"), rois=list(regions.values()) or None,
+                stride=model.get("stride"),
+                rois=[reduce_box(box, scale) for box in regions.values()] or None,
                 gallery=gallery, unknown_threshold=model.get("unknown_threshold"),
                 gap_policy=model["gap_policy"], max_skip=model["max_skip"],
                 max_gap_s=model.get("max_gap_s"))

@@ -118,16 +118,25 @@ class Worker(threading.Thread):
     def _check_regions(self, shape):
         self._checked_size = shape[:2]
         self.error = None
+        scale = getattr(self.capture, "decode_scale", 1)
+        at = " (decoded at 1/%d: %d x %d)" % (scale, shape[1], shape[0]) if scale > 1 else ""
+        model = self.runner.manifest.input if scale > 1 else None
         for name, roi in zip(self.region_names, self.runner.rois):
-            if roi is None:
-                continue
-            try:
-                check_roi(roi, shape, where="cameras.%s.regions.%s" % (self.camera_name, name))
-            except EdgekitError as exc:
-                self.error = str(exc)
-                log.error("camera %s: %s; this camera's frames are not processed until the "
-                          "config is fixed", self.camera_name, exc)
-                return
+            where = "cameras.%s.regions.%s%s" % (self.camera_name, name, at)
+            if roi is not None:
+                try:
+                    check_roi(roi, shape, where=where)
+                except EdgekitError as exc:
+                    self.error = str(exc)
+                    log.error("camera %s: %s; this camera's frames are not processed until the "
+                              "config is fixed", self.camera_name, exc)
+                    return
+            w, h = (roi[2], roi[3]) if roi is not None else (shape[1], shape[0])
+            if model is not None and (w < model.width or h < model.height):
+                log.warning("camera %s: %s is %d x %d pixels as decoded, smaller than the "
+                            "model's %d x %d input, so it is enlarged: use a smaller "
+                            "decode_scale", self.camera_name, where, w, h, model.width,
+                            model.height)
 
     def snapshot(self):
         rings = self.runner.rings
