@@ -17,14 +17,14 @@ How, by codec:
   of ``cv2.resize(full, INTER_AREA)`` (tests/test_reduced_decode.py checks it stays within 2).
   Its one allocation per frame is ``cv2.imdecode``'s result (OpenCV's Python binding takes no
   destination for it), 1/N^2 of the full frame.
-* Every other stream is decoded in full and reduced with ``INTER_AREA`` into a buffer reused per
-  frame (in 2x halvings, OpenCV's fast INTER_AREA path): other codecs (H.264, H.265, mp4v) have no reduced decode in FFmpeg, and other backends
-  (OpenCV's V4L2 for a USB camera index, even one sending MJPEG) are not asked for packets,
-  because only FFmpeg's raw mode was tested here. That costs *more* CPU than the full decode
-  alone, but a camera's regions (given in source pixels, reduced with the frame by
-  :func:`reduce_box`) then mean the same on every source; :attr:`ReducedReader.mode` says which
-  way a stream goes (``jpeg`` or ``resize``), ``/stats`` shows it and the daemon logs a warning
-  for ``resize``.
+* Every other stream is decoded in full and reduced with ``INTER_AREA`` into buffers reused per
+  frame, in 2x halvings (:func:`edge.preprocess.halve_into`): other codecs (H.264, H.265, mp4v)
+  have no reduced decode in FFmpeg, and other backends (OpenCV's V4L2 for a USB camera index,
+  even one sending MJPEG) are not asked for packets, because only FFmpeg's raw mode was tested
+  here. That costs *more* CPU than the full decode alone (mp4v VGA at 1/4: 1.28 x), but a
+  camera's regions (given in source pixels, reduced with the frame by :func:`reduce_box`) then
+  mean the same on every source; :attr:`ReducedReader.mode` says which way a stream goes
+  (``jpeg`` or ``resize``), ``/stats`` shows it and the daemon logs a warning for ``resize``.
 
 Sizes follow libjpeg's: ceil(W / N) x ceil(H / N), whichever way the frame was reduced.
 """
@@ -75,7 +75,10 @@ class ReducedReader(object):
     def __init__(self, cap, scale):
         import cv2
 
+        from edge.preprocess import halve_into
+
         self._cv2 = cv2
+        self._halve_into = halve_into
         self.cap = cap
         self.scale = check_scale(scale)
         self.fourcc = fourcc_text(cap)
@@ -108,13 +111,7 @@ class ReducedReader(object):
         if self._halves_for != full.shape:  # once, and when the stream changes size
             self._halves = _halving_buffers(full.shape, self.scale)
             self._halves_for = full.shape
-        frame = full
-        for half in self._halves:  # 2x steps: OpenCV's fast INTER_AREA path (1/4 of VGA:
-            # 0.094 ms in two halvings, 0.679 ms in one resize; one level apart at most)
-            self._cv2.resize(frame, (half.shape[1], half.shape[0]), dst=half,
-                             interpolation=self._cv2.INTER_AREA)
-            frame = half
-        return True, frame
+        return True, self._halve_into(full, self._halves)
 
 
 def _halving_buffers(shape, scale):

@@ -156,18 +156,27 @@ class _Annotator(object):
 @click.option("--max-skip", type=int, default=0, show_default=True,
               help="Skipped frames tolerated before the gap policy applies.")
 @click.option("--max-frames", type=int, default=None, help="Stop after this many frames.")
+@click.option("--decode-scale", type=click.Choice(["1", "2", "4", "8"]), default="1",
+              show_default=True,
+              help="Decode at 1/N of the source's width and height (MJPEG: most of the decode "
+                   "skipped). --roi and the JSON boxes stay in source pixels.")
 def run_command(model, source, rois, stride, jsonl, write, device, delegate, threads, gallery,
-                unknown_threshold, gap_policy, max_skip, max_frames):
+                unknown_threshold, gap_policy, max_skip, max_frames, decode_scale):
     """Stream a video file, camera or URL through the model; one JSON line per window."""
+    from edge.reduced_decode import reduce_box
     from edge.sources import FrameSource
 
+    scale = int(decode_scale)
     boxes = [parse_roi(text) for text in rois]
-    runner = _runner(model, device, threads, stride, boxes, gallery, unknown_threshold,
+    decoded = [reduce_box(box, scale) for box in boxes]  # the regions in the decoded frames
+    runner = _runner(model, device, threads, stride, decoded, gallery, unknown_threshold,
                      gap_policy, max_skip, delegate, "BGR")
-    source_obj = FrameSource(source)
+    source_obj = FrameSource(source, decode_scale=scale)
+    at = " (decoded at 1/%d)" % scale if scale > 1 else ""
     if source_obj.width and source_obj.height:
-        for i, box in enumerate(boxes):  # fail before any output file is created
-            check_roi(box, (source_obj.height, source_obj.width), where="--roi #%d" % (i + 1))
+        for i, box in enumerate(decoded):  # fail before any output file is created
+            check_roi(box, (source_obj.height, source_obj.width),
+                      where="--roi #%d%s" % (i + 1, at))
     pending = _pending(jsonl) if jsonl else None
     handle = open(pending.tmp, "w", encoding="utf-8") if pending else None
     annotator = None
@@ -181,6 +190,8 @@ def run_command(model, source, rois, stride, jsonl, write, device, delegate, thr
             for result in results:
                 windows += 1
                 summary.add(result)
+                if boxes:
+                    result.roi = boxes[result.roi_index]  # as the user gave it
                 if handle is not None:
                     handle.write(json.dumps(result.to_dict()) + "\n")
             if write:

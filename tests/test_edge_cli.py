@@ -168,3 +168,28 @@ def test_run_the_face_model_on_a_video(edge_face_model_dir, edge_face_video, tmp
         "%s %d" % (g, genders.count(g)) in result.output for g in set(genders))
     assert "race: " in result.output
     assert sum(1 for _ in FrameSource(str(video))) == frames
+
+
+def test_run_at_a_decode_scale_keeps_regions_in_source_pixels(edge_model_dir, tmp_path):
+    """--decode-scale 2 on a 128x96 MJPG file: the regions are given and reported in source
+    pixels, and the windows are those of a runner on the reduced frames with halved regions."""
+    from edge.runner import StreamingRunner
+
+    video = str(write_avi(tmp_path / "big.avi", make_frames(CLIP_LENGTH + 2, size=(96, 128))))
+    out = tmp_path / "out.jsonl"
+    result = _invoke("run", "--model", edge_model_dir, "--source", video, "--decode-scale", "2",
+                     "--roi", "0,0,64,96", "--roi", "64,0,64,96", "--jsonl", str(out))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 2 * 3
+    assert [line["box"] for line in lines[:2]] == [[0, 0, 64, 96], [64, 0, 64, 96]]
+    runner = StreamingRunner(edge_model_dir, rois=[(0, 0, 32, 48), (32, 0, 32, 48)])
+    expected = [r for i, _, frame in FrameSource(video, decode_scale=2)
+                for r in runner.process(frame, i)]
+    for line, want in zip(lines, expected):
+        np.testing.assert_allclose(
+            [line["tasks"]["action"]["scores"][label] for label in ACTIONS],
+            want.tasks["action"].values, atol=1e-6)
+    result = _invoke("run", "--model", edge_model_dir, "--source", video, "--decode-scale", "4",
+                     "--roi", "64,0,80,96")
+    _one_line_error(result, "--roi #1 (decoded at 1/4)")
