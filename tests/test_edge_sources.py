@@ -35,13 +35,15 @@ def test_video_that_breaks_off_midway(tmp_path):
     assert "broke off" in source.stats.reason
 
 
-def test_corrupt_frame_in_the_middle_is_skipped(tmp_path):
+@pytest.mark.parametrize("decode_scale", [1, 2])
+def test_corrupt_frame_in_the_middle_is_skipped(tmp_path, decode_scale):
+    """Also at decode_scale 2, where a packet that is not a whole JPEG fails imdecode."""
     data = bytearray(open(write_avi(tmp_path / "full.avi", make_frames(20)), "rb").read())
     middle = len(data) // 2
     data[middle:middle + 3000] = b"\0" * 3000
     path = tmp_path / "holed.avi"
     path.write_bytes(bytes(data))
-    source = FrameSource(str(path))
+    source = FrameSource(str(path), decode_scale=decode_scale)
     indices = [index for index, _, _ in source]
     assert source.stats.frames_read == len(indices) < 20
     assert indices[-1] > len(indices) - 1 or source.stats.frames_missing > 0
