@@ -12,9 +12,9 @@ How, by codec:
   OpenCV's FFmpeg backend: the capture hands over each frame's compressed packet
   (``CAP_PROP_FORMAT = -1``) and libjpeg decodes it straight to 1/2, 1/4 or 1/8 scale
   (``cv2.IMREAD_REDUCED_COLOR_N``): the inverse DCT of each 8x8 block keeps only its low
-  frequencies, so the frame is never made at full size. That is an area-like reduction: on the
-  test fixtures' VGA scene at 1/4 it is within 0.8 levels (mean absolute difference; at most 3)
-  of ``cv2.resize(full, INTER_AREA)`` (tests/test_reduced_decode.py checks it stays within 2).
+  frequencies, so the frame is never made at full size. That is an area-like reduction: it
+  stays within 2 levels (mean absolute difference) of ``cv2.resize(full, INTER_AREA)``
+  (tests/test_reduced_decode.py, at 1/2, 1/4 and 1/8).
   Its one allocation per frame is ``cv2.imdecode``'s result (OpenCV's Python binding takes no
   destination for it), 1/N^2 of the full frame.
 * Every other stream is decoded in full and reduced with ``INTER_AREA`` into buffers reused per
