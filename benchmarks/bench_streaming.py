@@ -13,7 +13,8 @@ Prints, for one model directory (medians of per-call samples, interleaved call b
   runner (frame + head models) and streams VGA frames (issue 4: < 150 MB with EfficientNet-B3);
 - (d) the head's weight bytes read per window: XNNPACK packs every node's weights for that node,
   so the recurrent kernel W_h, shared by the 14 unrolled steps in the .tflite, is packed and
-  read 14 times;
+  read 14 times; and where the head's nodes run: how many on XNNPACK, in how many partitions,
+  which ops on the built-in kernels (issue 13: every op delegated, one partition);
 - (e) with ``--stages N``: the runner's hot path stage by stage (:func:`stage_breakdown`), to
   see which part of (b)'s overhead is which, and what one small call costs right after the
   frame invoke against the same call warm (:func:`cold_after_invoke`).
@@ -33,7 +34,10 @@ from ``quantize.quantization.artifacts.build_manifest``. That takes ~5-10 minute
     python benchmarks/bench_streaming.py --backbone test_tiny --size 32   # quick smoke run
 
 Measured on the step model (schema 4): the README, "Where the rest goes" (Intel Xeon, 2 MiB L2;
-1.26-1.29 x F, overhead 7.0-9.1 % over four runs, and the stage split). Measured on the first
+1.26-1.29 x F, overhead 7.0-9.1 % over four runs, and the stage split). With the head in float
+on int8 weights (quantize.quantization.hybrid), README "The head with int8 weights and float
+activations" (AMD EPYC VM, AVX2 only, F 8.5-9.0 ms: H 0.68-0.78 -> 0.50-0.54 ms, the head graph
+4 partitions -> 1). Measured on the first
 split (schema 3, the recurrence still unrolled in the head; 2-core shared x86 VM, AMD EPYC, 1 MiB
 L2 per core, 32 MiB L3, threads=1, EfficientNet-B3 swim MTDNN, T=15, VGA frames; ``--model DIR
 --repeats 5``, CPU-time medians; the README's "The streaming split" table has the before/after):
@@ -113,7 +117,7 @@ def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from quantize.backbones import get_backbone
     from quantize import streaming
-    from quantize.quantization import artifacts, gate, runner
+    from quantize.quantization import artifacts, gate, hybrid, runner
     from quantize.quantization import convert as conv
     from quantize.quantization.batchnorm import rewrite
     from quantize.tf_compat import tf
@@ -122,32 +126,37 @@ def build_models(directory, backbone="efficientnet_b3", size=100, clip_length=15
     T, H, W = config.clip_length, config.height, config.width
     order = [np.roll(np.arange(T) % samples, k) for k in range(2)]
     # The graphs quantize_run converts: the streaming split (quantize.streaming), standalone
-    # BNs as 1x1 depthwise convs.
+    # BNs as 1x1 depthwise convs where the converter calibrates (not the head: int8 weights,
+    # float activations, quantize.quantization.hybrid).
     frame = streaming.frame_model(model.frame, model)
     step = streaming.step_model(model)
-    head, clip = rewrite(streaming.head_model(model)), rewrite(model.clip)
+    head, clip = streaming.head_model(model), rewrite(model.clip)
     window = streaming.window_inputs(config)
     os.makedirs(directory, exist_ok=True)
     files = {}
 
     def emit(role, keras_model, shape, name, calib, in_type, out_type):
         t0 = time.time()
-        blob = conv.convert(keras_model, shape, name, "ptq", calib, in_type, out_type,
-                            artifact=role + ".tflite")
-        path = artifacts.write_model(directory, role + ".tflite", blob)
-        gate.check_int8(path, role + ".tflite")
-        files[role] = role + ".tflite"
-        print("converted %s.tflite (%.1f MB) in %.0f s" % (role, len(blob) / 1e6, time.time() - t0),
+        artifact = role + ".tflite"
+        if role == "head":
+            blob, check = hybrid.convert(keras_model, shape, artifact), hybrid.check
+        else:
+            blob = conv.convert(keras_model, shape, name, "ptq", calib, in_type, out_type,
+                                artifact=artifact)
+            check = gate.check_int8
+        path = artifacts.write_model(directory, artifact, blob)
+        check(path, artifact)
+        files[role] = artifact
+        print("converted %s (%.1f MB) in %.0f s" % (artifact, len(blob) / 1e6, time.time() - t0),
               flush=True)
         return path
 
     frame_path = emit("frame", frame, (1, H, W, 3), "frame", frames, "uint8", "int8")
     outputs = runner.frame_outputs(frame_path, [frames[o].astype(np.uint8) for o in order])
-    step_samples, hidden = streaming.recurrent_windows(
+    step_samples, _ = streaming.recurrent_windows(
         step, [clip[streaming.LSTM_INPUTS] for clip in outputs], T)
     emit("step", step, streaming.input_shapes(step), None, step_samples, "int8", "int8")
-    emit("head", head, streaming.input_shapes(head), None,
-         runner.window_samples(outputs, window, hidden), "int8", "float32")
+    emit("head", head, streaming.input_shapes(head), None, None, None, None)
     emit("clip", clip, (1, T, H, W, 3), "clip", [frames[o] for o in order], "uint8", "float32")
     manifest = artifacts.build_manifest(directory, config, "ptq", None, model.feature_shape,
                                         files, {"tensorflow": tf.__version__},
@@ -201,6 +210,15 @@ def weight_bytes(path):
             per_node += size
             distinct[weight["index"]] = size
     return per_node, sum(distinct.values())
+
+
+def head_placement(model_dir, threads):
+    """Where the head's nodes run as the runner loads it (:mod:`edge.bench.placement`)."""
+    from edge.bench import placement
+    from edge.session import ModelSession
+
+    session = ModelSession(model_dir, threads=threads)
+    return placement.placement(placement.op_details(session.head_interpreter))
 
 
 def peak_rss_mb():
@@ -443,6 +461,15 @@ def main(argv=None):
         rss = camera_rss(model_dir, 200, args.threads)
         frames = synthetic_frames(args.frames)
         r = bench(model_dir, frames, args.threads, args.repeats, args.resize)
+        roles = [role for role in ("step", "head")
+                 if os.path.exists(os.path.join(model_dir, role + ".tflite"))]
+        read = [weight_bytes(os.path.join(model_dir, role + ".tflite")) for role in roles]
+        where = head_placement(model_dir, args.threads)
+        stages = cold = None
+        if args.stages:
+            stages = stage_breakdown(model_dir, synthetic_frames(args.stages), args.threads,
+                                     args.resize)
+            cold = cold_after_invoke(model_dir, args.threads)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -479,19 +506,19 @@ def main(argv=None):
           "%s): %.1f MB (target < 150 MB): %s; this process (also holds clip.tflite): %.1f MB"
           % (bool(rss["tf"]), rss["rss"], "met" if rss["rss"] < TARGET_RSS_MB else "MISSED",
              peak_rss_mb()))
-    roles = [role for role in ("step", "head") if os.path.exists(os.path.join(model_dir,
-                                                                        role + ".tflite"))]
-    read = [weight_bytes(os.path.join(model_dir, role + ".tflite")) for role in roles]
     print("(d) %s weights read per window (stride 1): %.2f MB in XNNPACK's per-node packed "
           "copies, for %.2f MB of distinct weights (each node packs its own copy)"
           % (" + ".join(roles), sum(p for p, _ in read) / 1e6, sum(d for _, d in read) / 1e6))
-    if args.stages:
-        stages = stage_breakdown(model_dir, synthetic_frames(args.stages), args.threads,
-                                 args.resize)
+    print("    head graph: %d nodes, %d on %s in %d partition(s), %d on the built-in kernels%s "
+          "(target: every op delegated, one partition): %s"
+          % (where["nodes"], where["delegated"], where["delegate"], where["partitions"],
+             where["cpu"], " (%s)" % ", ".join("%s x%d" % kv for kv in sorted(
+                 where["ops_cpu"].items())) if where["ops_cpu"] else "",
+             "met" if where["cpu"] == 0 and where["partitions"] == 1 else "MISSED"))
+    if stages is not None:
         print("(e) per frame, stage by stage through the runner's own methods, medians of %d "
               "frames (us; wall): %s" % (args.stages, ", ".join(
                   "%s %.1f" % kv for kv in stages.items())))
-        cold = cold_after_invoke(model_dir, args.threads)
         print("    one call right after the frame invoke / repeated at once / in a loop (us): "
               "1000-byte np.copyto %.1f / %.1f / %.1f, tensor() view %.1f / %.1f / %.1f"
               % tuple(cold["copy"] + cold["view"]))

@@ -14,9 +14,11 @@ needs:
 * :class:`MeanWindow` ("mean"): their mean over the window — the spatial branch's time mean. For
   8-bit outputs it keeps the exact integer sum of the window's codes (a push subtracts the code
   leaving the window and adds the new one: integers, so no drift however long the stream runs)
-  and turns the sum into the head's int8 input with one table lookup per window
-  (``np.take`` into the input tensor). The table rounds the exact mean once, where the clip
-  model's int8 AVERAGE_POOL rounds its own mean; both are within half a level of the true mean.
+  and turns the sum into the head's input with one table lookup per window (``np.take`` into
+  the input tensor). For the float input of the heads ``edgekit quantize`` writes (int8
+  weights, float activations) the table holds the exact mean; for an int8 head (older
+  directories) it rounds the exact mean once, where the clip model's int8 AVERAGE_POOL rounds
+  its own mean, both within half a level of the true mean.
   Codes and sums are int16 (T <= 128), so a push is three same-type vectorised passes: on the B3
   swim model (4x4x384), right after a frame invoke, 0.049 ms where int32 sums of uint8 codes took
   0.066 ms (stage timers around StreamingRunner.process, medians of 300 pushes).

@@ -19,6 +19,7 @@ from edge.runner import StreamingRunner
 from edge.session import ModelSession
 from edge.sources import FrameSource
 from tests.fixtures.edge import decode_all
+from tests.fixtures.onnx import needs_exact_int8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Tolerances, from what was measured on the tiny ptq model over the 24 frames of edge_swim_video
@@ -51,6 +52,7 @@ def _outputs(interpreter, inputs, dtype=None):
     return np.stack(results)
 
 
+@needs_exact_int8
 def test_int8_onnx_matches_frame_tflite_on_video_frames(edge_onnx_model_dir, edge_swim_video):
     """ONNX Runtime (CPU provider) on frame.onnx vs LiteRT/XNNPACK on frame.tflite, the same
     uint8 inputs: measured max difference 0 int8 steps on the tiny ptq model's 24 video frames
@@ -98,8 +100,9 @@ def _windows(model_dir, video, device):
     return runner, windows
 
 
-@pytest.mark.parametrize("device", ["onnxruntime", "onnxruntime:fp32",
-                                    "onnxruntime:trt_int8"])
+@pytest.mark.parametrize("device", [pytest.param("onnxruntime", marks=needs_exact_int8),
+                                    "onnxruntime:fp32",
+                                    pytest.param("onnxruntime:trt_int8", marks=needs_exact_int8)])
 def test_streaming_runner_on_onnxruntime_matches_litert(edge_onnx_model_dir, edge_swim_video,
                                                         device):
     """The whole runner (preprocessing, ring, requantization, head on LiteRT) with the frame
@@ -261,6 +264,7 @@ def test_options_and_availability():
         backends.create("onnxruntime:cuda").load("whatever.onnx")
 
 
+@needs_exact_int8
 def test_bench_reports_onnxruntime_beside_litert_for_the_same_artifact(edge_onnx_model_dir,
                                                                       tmp_path):
     """Two local targets, one artifact: a LiteRT row and an ONNX Runtime row, each with its
@@ -290,3 +294,20 @@ def test_bench_reports_onnxruntime_beside_litert_for_the_same_artifact(edge_onnx
         assert row["latency"]["frame"]["p50_ms"] > 0 and row["accuracy"]
     assert rows["cpu-ort"]["accuracy"] == rows["cpu"]["accuracy"]
     assert "| cpu-ort |" in (out / "results.md").read_text()
+
+
+def test_int8_saturation_is_told_from_the_cpu_flags(tmp_path):
+    """x86-64 without avx512_vnni / avx_vnni: ONNX Runtime's int8 kernels may saturate; with
+    either flag, on ARM, or with no readable flags: no."""
+    from edge.backends.onnxruntime import int8_may_saturate
+
+    def cpuinfo(flags):
+        path = tmp_path / ("cpuinfo-%d" % len(list(tmp_path.iterdir())))
+        path.write_text("processor\t: 0\nflags\t\t: %s\n\nprocessor\t: 1\n" % flags)
+        return str(path)
+
+    assert int8_may_saturate(cpuinfo("fpu sse4_2 avx avx2 fma"), "x86_64")
+    assert not int8_may_saturate(cpuinfo("avx2 avx512f avx512_vnni"), "x86_64")
+    assert not int8_may_saturate(cpuinfo("avx2 avx_vnni"), "x86_64")
+    assert not int8_may_saturate(cpuinfo("fp asimd asimddp"), "aarch64")
+    assert not int8_may_saturate(str(tmp_path / "missing"), "x86_64")

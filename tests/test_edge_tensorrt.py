@@ -15,6 +15,7 @@ from edge.backends import tensorrt as trt_backend
 from edge.errors import EdgekitError
 from edge.interpreter import make_interpreter
 from edge.session import ModelSession
+from tests.fixtures.onnx import needs_exact_int8
 
 onnx = pytest.importorskip("onnx")
 
@@ -167,6 +168,7 @@ def test_the_tensorrt_int8_graph_is_symmetric_int8_with_float_io(edge_onnx_model
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
 
 
+@needs_exact_int8
 def test_the_tensorrt_int8_graph_runs_on_onnxruntime_near_frame_tflite(edge_onnx_model_dir,
                                                                         edge_swim_video):
     """ONNX Runtime on frame_trt_int8.onnx vs frame.tflite's int8 features dequantized, in

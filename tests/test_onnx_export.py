@@ -13,7 +13,7 @@ import pytest
 from edge.errors import EdgekitError
 from edge.manifest import Manifest
 from edge.onnx_model import METADATA_KEY, describe_onnx, io_quantization, load_onnx
-from tests.fixtures.onnx import ROOT, export_cli
+from tests.fixtures.onnx import ROOT, export_cli, needs_exact_int8
 
 onnx = pytest.importorskip("onnx")
 
@@ -120,6 +120,7 @@ def test_a_float_model_dir_has_no_int8_to_export(edge_model_dir, tmp_path):
         "directory" % directory)
 
 
+@needs_exact_int8
 def test_a_qat_model_dir_exports_with_its_qat_scales(quantized, tmp_path):
     """The QAT directory (the one the QAT tests share) exports too: the int8 graph carries
     frame.tflite's QAT output scale and runs like it on ONNX Runtime (measured: max 0 int8 steps

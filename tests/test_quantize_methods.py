@@ -16,8 +16,11 @@ import os
 import numpy as np
 import pytest
 
+from edge.bench import placement
 from edge.interpreter import make_interpreter
 from edge.manifest import Manifest
+from edge.session import ModelSession
+from quantize.quantization import hybrid
 
 INTEGER = ("ptq", "qat", "prune-qat")
 # Options per method: which run of the shared fixture each test uses.
@@ -85,7 +88,14 @@ def test_method_end_to_end(quantized, method, tiny_swim_run):
         assert frame.inputs[0].dtype == "uint8"
         assert {o.dtype for o in frame.outputs} == {"int8"}
         assert frame.inputs[0].scale == pytest.approx(1.0) and frame.inputs[0].zero_point == 0
-        assert {i.dtype for i in head.inputs} == {"int8"} and min(i.scale for i in head.inputs) > 0
+        # the head: int8 weights, float activations (quantize.quantization.hybrid), every op
+        # on XNNPACK in one partition (LiteRT's own placement, as the runner loads it)
+        assert {i.dtype for i in head.inputs} == {"float32"}
+        assert "L2_NORMALIZATION" not in head.ops and "DEQUANTIZE" not in head.ops
+        hybrid.check(os.path.join(out, head.file))
+        where = placement.placement(placement.op_details(
+            ModelSession(out, threads=1).head_interpreter))
+        assert (where["cpu"], where["partitions"]) == (0, 1), where
         assert {i.dtype for i in step.inputs} == {"int8"}
         # The LSTM recurrence is one step of plain ops XNNPACK runs (quantize.streaming), its
         # state kept by the device, instead of the fused UNIDIRECTIONAL_SEQUENCE_LSTM; the
@@ -165,8 +175,10 @@ def test_frame_head_matches_clip(quantized, tiny_swim_run, method):
     from quantize.quantization import bias_scale, runner
 
     out, report = _run(quantized, method)
+    assert "biases_repaired" not in report["artifacts"]["head"]  # float biases: nothing to repair
     for role in ("frame", "head", "clip"):
-        assert report["artifacts"][role]["biases_repaired"] >= 0
+        if role != "head":
+            assert report["artifacts"][role]["biases_repaired"] >= 0
         with open(os.path.join(out, role + ".tflite"), "rb") as handle:
             assert bias_scale.mismatched(handle.read()) == []
     _, data = _test_clips(tiny_swim_run, 4)
@@ -202,7 +214,7 @@ def test_prune_qat_reaches_target_sparsity_per_layer(quantized):
 @pytest.mark.slow
 def test_qat_report_says_how_each_part_was_quantized(quantized):
     out, report = _run(quantized, "qat")
-    assert "calibrated int8" in report["head_quantization"]
+    assert "int8 weights, float activations" in report["head_quantization"]
     assert report["calibrated_ranges"] > 10
     coverage = report["qat_coverage"]
     assert coverage["tiny_block1_se_excite"] == "custom:OutputQuantizeConfig"

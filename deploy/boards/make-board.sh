@@ -82,7 +82,9 @@ need_binfmt() {
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || \
       [ -e /proc/sys/fs/binfmt_misc/register ] || die "cannot mount binfmt_misc"
   fi
+  # the same race one step later: "File exists" when the other build registered it first
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 || \
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || \
     die "cannot register qemu-aarch64 with binfmt (update-binfmts --enable qemu-aarch64)"
 }
 

@@ -27,9 +27,20 @@ EfficientNet-B3 int8 frame model takes 120 ms median where LiteRT/XNNPACK takes 
 fuses 18 of its 124 convolutions into QLinearConv and runs the rest as float Conv between
 DequantizeLinear/QuantizeLinear (52 % and 27 % of the time, profiled); fusing all of them
 (``session.qdqisint8allowed``) is no faster, its int8 QLinearConv taking the time instead.
+
+On an x86-64 CPU without VNNI (AVX2 or AVX-512 alone), ONNX Runtime's int8 CPU kernels can give
+wrong results: they multiply uint8 activations by int8 weights with VPMADDUBSW, which adds pairs
+of products into a saturating int16 (ONNX Runtime issues 6004, 14642; its fix, the session
+option ``session.x64quantprecision``, failed to load frame.onnx in ORT 1.32 here). Measured on
+such a machine (an AMD EPYC VM exposing AVX2 only): the QAT tiny frame model came out up to 56
+int8 steps (mean 10) off frame.tflite, where LiteRT's built-in kernels and XNNPACK agree within
+2; a VNNI CPU (an Intel Xeon) gave 0. :func:`int8_may_saturate` tells such a CPU, and the CPU
+provider warns when it loads an int8 variant there. ARM CPUs are not affected.
 """
 
+import logging
 import os
+import platform
 
 import numpy as np
 
@@ -44,6 +55,26 @@ INSTALL = "pip install 'edgekit[onnx]' (or pip install onnxruntime; onnxruntime-
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int16)": np.int16,
              "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
+
+
+log = logging.getLogger("edgekit.backends.onnxruntime")
+VNNI_FLAGS = frozenset(("avx512_vnni", "avx_vnni"))
+_warned = []
+
+
+def int8_may_saturate(cpuinfo="/proc/cpuinfo", machine=None):
+    """True on an x86-64 CPU without VNNI, where ONNX Runtime's int8 kernels can saturate (see
+    the module docstring); False elsewhere, or when the CPU flags cannot be read."""
+    if (machine or platform.machine()).lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        with open(cpuinfo, "r") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return not (VNNI_FLAGS & set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return False
 
 
 def runtime():
@@ -243,6 +274,12 @@ class OnnxRuntimeBackend(Backend):
             raise EdgekitError("onnxruntime did not start %s for %s (it runs on %s); check the "
                                "GPU driver and CUDA libraries, or use provider cpu"
                                % (self.provider, path, ", ".join(session.get_providers())))
+        if (self.provider == PROVIDERS["cpu"] and self.variant != VARIANTS["fp32"]
+                and not _warned and int8_may_saturate()):
+            _warned.append(path)
+            log.warning("this x86 CPU has no VNNI: ONNX Runtime's int8 kernels can saturate on "
+                        "it and give wrong results for %s; check them against frame.tflite "
+                        "(edgekit bench), or use the LiteRT backend (--device cpu)", path)
         return OnnxInterpreter(session, path)
 
     def placement(self, interpreter):

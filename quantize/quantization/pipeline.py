@@ -251,7 +251,7 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
     without a temporal branch): fine-tuned for
     qat/prune-qat (recording the fake-quant metrics), standalone BNs rewritten for integers."""
     from edge.metrics import score
-    from quantize.quantization import qat
+    from quantize.quantization import hybrid, qat
 
     config = info.config
     float_model, frame_backbone, clip_keras = model, model.frame, model.clip
@@ -262,11 +262,11 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
         metrics["fake_quant_keras"] = score(config, _predict(models.clip, test.x), test.targets)
         float_model, frame_backbone = float_copy, models.frame
         report["head_quantization"] = (
-            "calibrated int8: tfmot cannot model the int8 tensors inside the head's LSTM (gate "
-            "pre-activations, cell state), so the head stays float and frozen while the frame is "
-            "QAT-fine-tuned, and is calibrated on the int8 frame model's outputs")
+            "%s; tfmot cannot model the int8 tensors inside the LSTM (gate pre-activations, cell "
+            "state), so the head stays float and frozen while the frame is QAT-fine-tuned, and "
+            "the step model is calibrated on the int8 frame model's outputs" % hybrid.DESCRIPTION)
     else:
-        report["head_quantization"] = "calibrated int8" if method == "ptq" else method
+        report["head_quantization"] = hybrid.DESCRIPTION if method == "ptq" else method
     # The camera's split (quantize.streaming): the frame model grows the per-frame part of the
     # temporal branch, the head keeps what needs the window. clip.tflite stays the clip model.
     frame_keras = streaming.frame_model(frame_backbone, float_model)
@@ -276,9 +276,10 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
     if method in INTEGER_METHODS:
         # Every float graph the converter calibrates gets its standalone BNs as 1x1 depthwise
         # convs (see quantize.quantization.batchnorm); the QAT frame keeps its fake-quant ranges.
+        # The head is not calibrated (quantize.quantization.hybrid: int8 weights, float
+        # activations), so its BNs stay BNs.
         from quantize.quantization.batchnorm import rewrite
 
-        head_keras = rewrite(head_keras)
         if method == "ptq":
             frame_keras, clip_keras = rewrite(frame_keras), rewrite(clip_keras)
         else:
@@ -289,7 +290,7 @@ def _graphs_to_convert(method, model, info, train, val, test, epochs, sparsity, 
 def _convert_all(stage, method, graphs, config, frames, calib_clips, clip_model, verbose):
     """Convert frame, step, head (and clip) into ``stage``: ({role: file}, timings, repaired
     biases)."""
-    from quantize.quantization import bias_scale, gate, runner
+    from quantize.quantization import bias_scale, gate, hybrid, runner
 
     frame_keras, step_keras, head_keras, clip_keras = graphs
     T, H, W = config.clip_length, config.height, config.width
@@ -303,38 +304,41 @@ def _convert_all(stage, method, graphs, config, frames, calib_clips, clip_model,
 
     def emit(role, keras_model, shape, input_name, samples, in_type, out_type, out_name):
         t0 = time.time()
-        if verbose:
-            print("converting %s.tflite (%s)" % (role, method))
-        blob = conv.convert(keras_model, shape, input_name, method, samples,
-                            in_type if integer else "float32",
-                            out_type if integer else "float32", out_name,
-                            artifact="%s.tflite" % role)
-        if integer:
-            blob, repaired[role] = bias_scale.repair(blob)
+        artifact = "%s.tflite" % role
+        check = None
+        if integer and role == "head":  # int8 weights, float activations, nothing calibrated
+            if verbose:
+                print("converting %s (int8 weights, float activations)" % artifact)
+            blob, check = hybrid.convert(keras_model, shape, artifact), hybrid.check
+        else:
+            if verbose:
+                print("converting %s (%s)" % (artifact, method))
+            blob = conv.convert(keras_model, shape, input_name, method, samples,
+                                in_type if integer else "float32",
+                                out_type if integer else "float32", out_name, artifact=artifact)
+            if integer:
+                blob, repaired[role] = bias_scale.repair(blob)
+                check = gate.check_int8
         path = artifacts.write_model(stage, files[role], blob)
-        if integer:
-            gate.check_int8(path, "%s.tflite" % role)
+        if check is not None:
+            check(path, artifact)
         timings["convert_" + role] = round(time.time() - t0, 2)
         return path
 
     frame_path = emit("frame", frame_keras, (1, H, W, 3), "frame", frames, "uint8", "int8",
                       None)
-    # The step and the head are calibrated on what they will be fed: the int8 frame model's
-    # outputs (dequantized) of clips covering every class, through the float recurrence as the
-    # device runs it (a window starting at every frame), and windowed as the ring windows them.
-    step_samples = head_samples = None
-    if integer:
+    # The step model is calibrated on what it will be fed: the int8 frame model's outputs
+    # (dequantized) of clips covering every class, through the float recurrence as the device
+    # runs it (a window starting at every frame). The head needs no calibration.
+    step_samples = None
+    if integer and step_keras is not None:
         outputs = runner.frame_outputs(frame_path, calib_clips)
-        hidden = None
-        if step_keras is not None:
-            step_samples, hidden = streaming.recurrent_windows(
-                step_keras, [clip[streaming.LSTM_INPUTS] for clip in outputs], T)
-        head_samples = runner.window_samples(outputs, streaming.window_inputs(config), hidden)
+        step_samples, _ = streaming.recurrent_windows(
+            step_keras, [clip[streaming.LSTM_INPUTS] for clip in outputs], T)
     if step_keras is not None:
         emit("step", step_keras, streaming.input_shapes(step_keras), None, step_samples, "int8",
              "int8", None)
-    emit("head", head_keras, streaming.input_shapes(head_keras), None, head_samples, "int8",
-         "float32", None)
+    emit("head", head_keras, streaming.input_shapes(head_keras), None, None, None, None, None)
     if clip_model:
         emit("clip", clip_keras, (1, T, H, W, 3), "clip", calib_clips.astype(np.float32),
              "uint8", "float32", None)

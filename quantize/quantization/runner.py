@@ -1,8 +1,10 @@
-"""Run single TFLite files during conversion: the head's calibration data and ``clip.tflite``.
+"""Run single TFLite files during conversion: calibration data and ``clip.tflite``.
 
 ``frame_outputs`` runs ``frame.tflite`` one frame at a time to get the int8 frame model's
-outputs, and ``window_samples`` makes of them the head inputs it is calibrated on; ``run_clip`` runs the one-file ``clip.tflite``
-on whole clips (its report.json figures and the frame+head vs clip parity). The frame+head
+outputs (the step model is calibrated on them); ``window_samples`` makes of them the inputs an
+int8 head is calibrated on (the heads ``edgekit quantize`` writes are not calibrated:
+:mod:`quantize.quantization.hybrid`; the tests' legacy int8 heads are); ``run_clip`` runs the
+one-file ``clip.tflite`` on whole clips (its report.json figures and the frame+head vs clip parity). The frame+head
 path itself is not here: report.json scores it with the device runtime's streaming runner
 (``edge.bench.evalset.score_model_dir``), the code ``edgekit bench`` and the camera run.
 Models are loaded through the device runtime's factory (``edge.interpreter.make_interpreter``)
