@@ -34,8 +34,9 @@ of products into a saturating int16 (ONNX Runtime issues 6004, 14642; its fix, t
 option ``session.x64quantprecision``, failed to load frame.onnx in ORT 1.32 here). Measured on
 such a machine (an AMD EPYC VM exposing AVX2 only): the QAT tiny frame model came out up to 56
 int8 steps (mean 10) off frame.tflite, where LiteRT's built-in kernels and XNNPACK agree within
-2; the Intel Xeon of earlier runs gave 0 (its VNNI flag was not recorded). :func:`int8_may_saturate` tells such a CPU, and the CPU
-provider warns when it loads an int8 variant there. ARM CPUs are not affected.
+2; the Intel Xeon of earlier runs gave 0 (its VNNI flag was not recorded).
+:func:`int8_may_saturate` tells such a CPU, and the CPU provider warns when it loads an int8
+variant there. ARM CPUs are not affected.
 """
 
 import logging
