@@ -70,12 +70,16 @@ class StepModel(object):
                                                          want, src.name, dst.name, length))
         self.units = int(dst.shape[-1])
         self.hidden_spec, self.cell_spec = specs[HIDDEN], specs[CELL]
-        self._x, self._hidden, self._cell = (tensors[STEP_INPUT], tensors[HIDDEN],
-                                             tensors[CELL])
-        self._next_hidden, self._next_cell = tensors[NEXT_HIDDEN], tensors[NEXT_CELL]
+        # the interpreter's tensors, held (edge.backends.base), without the batch axis
+        self._x, self._hidden, self._cell = (tensors[name]()[0]
+                                             for name in (STEP_INPUT, HIDDEN, CELL))
+        self._next_hidden = tensors[NEXT_HIDDEN]()[0]
         self.to_input = Requantizer(src, specs[STEP_INPUT])
-        self.carry_hidden = Requantizer(specs[NEXT_HIDDEN], specs[HIDDEN])
-        self.carry_cell = Requantizer(specs[NEXT_CELL], specs[CELL])
+        self._feed, self._feed_source = None, None  # to_input bound to the frame output
+        self.carry_hidden = Requantizer(specs[NEXT_HIDDEN], specs[HIDDEN]).bind(
+            self._next_hidden, self._hidden)
+        self.carry_cell = Requantizer(specs[NEXT_CELL], specs[CELL]).bind(
+            tensors[NEXT_CELL]()[0], self._cell)
         self.to_head = Requantizer(specs[NEXT_HIDDEN], dst)
         self.zero_hidden = zero_code(specs[HIDDEN])
         self.zero_cell = zero_code(specs[CELL])
@@ -88,6 +92,11 @@ class StepModel(object):
         return (np.full(shape, self.zero_hidden, np.dtype(self.hidden_spec.dtype)),
                 np.full(shape, self.zero_cell, np.dtype(self.cell_spec.dtype)))
 
+    def to_head_rows(self, slots):
+        """For each ring slot s, the conversion of the step's ``next_hidden`` into
+        ``slots[s]`` (a window's (T, T, u) head-encoded states), bound once per window."""
+        return [self.to_head.bind(self._next_hidden, row) for row in slots]
+
     def advance(self, window, projections, start_row):
         """One step of all rows of ``window`` (a :class:`RecurrentWindow`) on this frame's
         ``projections``; row ``start_row`` starts from zero, and ``window.slots[start_row]``
@@ -97,30 +106,29 @@ class StepModel(object):
         outputs are carried straight back into them); only when another stream's window steps
         is the state saved into its window (``hidden``/``cell``) and the other's loaded. One
         stream, the common case, never copies its state out (two [T, u] copies in and out per
-        frame saved; not measured apart: README, "The step model").
+        frame saved; not measured apart: README, "The step model"). Every conversion is bound
+        to the held tensors beforehand (:meth:`edge.ringbuffer.Requantizer.bind`), so a step is
+        two row writes, four vectorised passes and the invoke.
         """
-        h, c = self._hidden(), self._cell()
         if self.owner is not window:
             if self.owner is not None:
-                np.copyto(self.owner.hidden, h[0])
-                np.copyto(self.owner.cell, c[0])
-            np.copyto(h[0], window.hidden)
-            np.copyto(c[0], window.cell)
+                np.copyto(self.owner.hidden, self._hidden)
+                np.copyto(self.owner.cell, self._cell)
+            np.copyto(self._hidden, window.hidden)
+            np.copyto(self._cell, window.cell)
             self.owner = window
-        h[0, start_row] = self.zero_hidden
-        c[0, start_row] = self.zero_cell
-        x = self._x()
-        self.to_input(projections, x[0])
-        del x, h, c  # no view into an interpreter tensor may outlive the next invoke()
+        self._hidden[start_row] = self.zero_hidden
+        self._cell[start_row] = self.zero_cell
+        if projections is not self._feed_source:  # the frame output, held: bound once
+            self._feed = self.to_input.bind(projections, self._x)
+            self._feed_source = projections
+        self._feed()
         t0 = time.perf_counter()
         self.interpreter.invoke()
         self.last_s = time.perf_counter() - t0
-        h, c = self._hidden(), self._cell()
-        next_hidden, next_cell = self._next_hidden()[0], self._next_cell()[0]
-        self.carry_hidden(next_hidden, h[0])
-        self.carry_cell(next_cell, c[0])
-        self.to_head(next_hidden, window.slots[start_row])
-        del h, c, next_hidden, next_cell
+        self.carry_hidden()
+        self.carry_cell()
+        window.to_head[start_row]()
 
 
 def zero_code(spec):
@@ -145,6 +153,7 @@ class RecurrentWindow(object):
         self.hidden, self.cell = step.new_state()
         # slots[s, k]: row k's hidden state after the push into ring slot s
         self.slots = np.zeros((T, T, u), np.dtype(dst_spec.dtype))
+        self.to_head = step.to_head_rows(self.slots)
         self._rows = self.slots.reshape(T * T, u)
         steps = np.arange(T)
         # the window whose oldest frame is in slot k: its step j was pushed into slot k + j

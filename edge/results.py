@@ -57,8 +57,13 @@ def decode_task(task, values):
     calls it once per task per window.
     """
     if task.kind == "classification":
-        best = int(np.argmax(values))
-        return TaskOutput(task.name, task.kind, values, task.labels[best], float(values[best]),
+        # the arg-max in Python over a few floats (the first of equal maxima, as np.argmax):
+        # right after the frame invoke, when numpy's code is cold, np.argmax and a numpy
+        # scalar took 2.4x as long (61 vs 25 us, medians of 300, AMD EPYC with AVX-512)
+        scores = values.tolist()
+        score = max(scores)
+        best = scores.index(score)
+        return TaskOutput(task.name, task.kind, values, task.labels[best], score,
                           labels=task.labels)
     if task.kind == "regression":
         return TaskOutput(task.name, task.kind, values, value=float(values[0]))

@@ -15,6 +15,8 @@ frames); with ``"hold"`` the buffered features are kept and the next windows spa
 frame range shows it). A frame index that goes backwards (a source restart) always resets.
 """
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -51,6 +53,17 @@ class Requantizer(object):
         else:
             raise EdgekitError("cannot convert frame features from %s to the head's %s input; "
                                "re-run edgekit quantize" % (self.src_dtype, self.dst_dtype))
+
+    def bind(self, src, dst):
+        """A call with no arguments that converts ``src`` into ``dst`` (arrays that live as long
+        as it does, such as an interpreter's held tensors): the flat views and the branch on the
+        mode are taken here once, so each call is one vectorised pass and nothing else."""
+        if self.mode == "lut":
+            return functools.partial(cv2.LUT, src.view(np.uint8).reshape(1, -1), self.lut,
+                                     dst.reshape(1, -1))
+        if self.mode == "copy":
+            return functools.partial(np.copyto, dst, src, casting="unsafe")
+        return functools.partial(self, src, dst)
 
     def __call__(self, src, dst):
         if self.mode == "copy":
@@ -96,8 +109,10 @@ class FeatureRing(object):
         self.gap_policy = gap_policy
         self.max_skip = int(max_skip)
         self.max_gap_s = None if max_gap_s is None else float(max_gap_s)
-        self.frame_index = np.full(self.length, -1, np.int64)
-        self.timestamp = np.zeros(self.length, np.float64)
+        # per slot; Python lists, not arrays: a window reads two of each, and a numpy scalar
+        # read costs a cold C call after the frame invoke
+        self.frame_index = [-1] * self.length
+        self.timestamp = [0.0] * self.length
         self.gaps = 0
         self.resets = 0
         self.reset()
@@ -149,8 +164,8 @@ class FeatureRing(object):
         evicting = self.count == self.length
         for window, output in zip(self.windows, outputs):
             window.store(slot, output, evicting)
-        self.frame_index[slot] = frame_index
-        self.timestamp[slot] = -1.0 if timestamp is None else timestamp
+        self.frame_index[slot] = int(frame_index)
+        self.timestamp[slot] = -1.0 if timestamp is None else float(timestamp)
         self._next = (slot + 1) % self.length
         if self.count < self.length:
             self.count += 1
@@ -181,5 +196,5 @@ class FeatureRing(object):
         """(first, last) frame index and (first, last) timestamp of the buffered window."""
         start = self._oldest()
         end = (self._next - 1) % self.length
-        return ((int(self.frame_index[start]), int(self.frame_index[end])),
-                (float(self.timestamp[start]), float(self.timestamp[end])))
+        return ((self.frame_index[start], self.frame_index[end]),
+                (self.timestamp[start], self.timestamp[end]))

@@ -10,10 +10,9 @@ network, down to the LSTM's input projections, into the frame model).
 A runner is one *stream*: its regions, their preprocessors and rings, gap state and counters. The
 models belong to a :class:`~edge.session.ModelSession`, shared by every runner of the process on
 the same model directory and backend (``session=`` passes one explicitly), so N cameras cost one
-copy of the models. Everything the hot path touches is prepared in the constructor; per frame
-there is no allocation beyond the small view objects the interpreter API hands out
-(``interpreter.tensor(i)()``), which are dropped before the next ``invoke()``, as the interpreter
-insists.
+copy of the models. Everything the hot path touches is prepared in the constructor, down to the
+interpreters' tensors, held as arrays for the session's life (:mod:`edge.backends.base`); per
+frame nothing is allocated but each window's result: its task outputs and the record.
 """
 
 import os
@@ -104,15 +103,13 @@ class StreamingRunner(object):
         results = []
         invoke = 0.0
         session = self.session
-        frame_input = session.frame_input
+        pixels = session.frame_pixels
         invoke_frame = session.frame_interpreter.invoke
         push_outputs = session.push_outputs
         with session.lock:
             for r in range(len(self.rois)):
                 t0 = time.perf_counter()
-                view = frame_input()
-                self._preprocessors[r](frame, view[0])
-                del view
+                self._preprocessors[r](frame, pixels)
                 t1 = time.perf_counter()
                 invoke_frame()
                 t2 = time.perf_counter()

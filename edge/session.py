@@ -21,11 +21,18 @@ cell state in *variable* tensors, which would leak from one window (and stream) 
 so the head's variables are reset before every window. Only such heads: the manifest lists each
 model's ops, and a head with no stateful op (:data:`STATEFUL_OPS`; every head ``edgekit quantize``
 writes) skips the call, a walk over every tensor of the graph, cold in cache after the invoke.
-With that and float task outputs taken straight from ``get_tensor``'s copy, the stage "head:
+With that and float task outputs copied straight from the output tensors, the stage "head:
 reset, decode tasks" of ``benchmarks/bench_streaming.py --model DIR --stages 600`` went from
 81-83 us to 72-75 us (B3 swim, two runs of each tree interleaved, Intel Xeon, 2 MiB L2; the
 whole-frame overhead moved within the host's noise). A manifest without ``ops`` (written by an
 old runtime) keeps the reset.
+
+Every tensor the hot path reads or writes (the frame's pixels and outputs, the step's, the head's
+inputs and outputs) is taken as an array once, here, and held for the session's life
+(:mod:`edge.backends.base` promises that they stay valid across invokes), so that per frame the
+conversions between them are calls bound beforehand (:meth:`edge.ringbuffer.Requantizer.bind`)
+rather than views made, reshaped and dropped around every invoke. README, "The runner's
+overhead on a faster CPU", has what that saved.
 
 Where the manifest's window is "recurrent" (schema 4), a third interpreter, the step model,
 advances the LSTM state of every window once per frame inside the ring's push
@@ -110,9 +117,12 @@ class ModelSession(object):
         self.clip_length = int(self.manifest.clip_length)
         self.feature_shape = tuple(self.manifest.feature_shape)
         self.window = self._resolve_window(frame_file, head_file, frame_sig, head_sig)
-        # per window input, aligned: the frame output it reads and the head input it fills
-        self._frame_outputs = [self.frame_interpreter.tensor(w[0]) for w in self.window]
-        self._head_inputs = [self.head_interpreter.tensor(w[1]) for w in self.window]
+        # the hot path's tensors, held for the session's life (edge.backends.base), without
+        # the batch axis: the frame's pixels; per window input, aligned, the frame output it
+        # reads and the head input it fills
+        self.frame_pixels = self.frame_input()[0]
+        self._frame_outputs = [self.frame_interpreter.tensor(w[0])()[0] for w in self.window]
+        self._head_inputs = [self.head_interpreter.tensor(w[1])()[0] for w in self.window]
         self.tasks = self._resolve_tasks(head_file, head_sig)
         self.head_has_state = not head_file.ops or bool(STATEFUL_OPS & set(head_file.ops))
         self.last_head_s = 0.0
@@ -190,7 +200,8 @@ class ModelSession(object):
             return session
 
     def _resolve_tasks(self, head_file, head_sig):
-        """[(TaskSpec, output tensor index, output TensorSpec, width)] in manifest order."""
+        """[(TaskSpec, output tensor index, the output's held array (flat), output
+        TensorSpec, width)] in manifest order."""
         tasks = []
         for task in self.manifest.tasks:
             spec = head_file.output(task.output)
@@ -202,12 +213,13 @@ class ModelSession(object):
                 raise EdgekitError("manifest task %s has %d labels but head output %s has %d "
                                    "values; re-run edgekit quantize"
                                    % (task.name, len(task.labels), task.output, width))
-            tasks.append((task, index, spec, width))
+            held = self.head_interpreter.tensor(index)().reshape(-1)
+            tasks.append((task, index, held, spec, width))
         return tasks
 
     @property
     def embedding_task(self):
-        for task, _, _, _ in self.tasks:
+        for task, _, _, _, _ in self.tasks:
             if task.kind == "embedding":
                 return task.name
         return None
@@ -227,18 +239,14 @@ class ModelSession(object):
     def push_outputs(self, ring, frame_index, timestamp=None):
         """Store the frame model's outputs (just invoked) in ``ring``; True on a gap. Caller
         holds :attr:`lock`."""
-        views = [output()[0] for output in self._frame_outputs]
-        gap = ring.push(views, frame_index, timestamp)  # a recurrent window invokes the step
-        del views  # no view into an interpreter tensor may outlive the next invoke()
-        self.last_step_s = self.step.last_s if self.step is not None else 0.0
+        gap = ring.push(self._frame_outputs, frame_index, timestamp)  # a recurrent window
+        self.last_step_s = self.step.last_s if self.step is not None else 0.0  # steps in it
         return gap
 
     def run_head(self, ring):
         """Head over ``ring``'s window -> {task name: TaskOutput}. Caller holds :attr:`lock`."""
         for i, head_input in enumerate(self._head_inputs):
-            view = head_input()
-            ring.window_into(i, view[0])
-            del view
+            ring.window_into(i, head_input)
         head = self.head_interpreter
         t0 = time.perf_counter()
         if self.head_has_state:
@@ -246,10 +254,11 @@ class ModelSession(object):
         head.invoke()
         self.last_head_s = time.perf_counter() - t0
         tasks = {}
-        for task, index, spec, width in self.tasks:
-            values = head.get_tensor(index).reshape(-1)  # a copy per window: the caller keeps it
-            if spec.scale or values.dtype != np.float32:
-                values = dequantize_into(values, spec, np.empty(width, np.float32))
+        for task, _, output, spec, width in self.tasks:
+            if spec.scale or output.dtype != np.float32:
+                values = dequantize_into(output, spec, np.empty(width, np.float32))
+            else:
+                values = output.copy()  # the caller keeps it past the next window
             tasks[task.name] = decode_task(task, values)
         return tasks
 
@@ -270,9 +279,7 @@ class ModelSession(object):
         clip = frames[-self.clip_length:]
         with self.lock:
             for i, frame in enumerate(clip):
-                view = self.frame_input()
-                pre(np.ascontiguousarray(frame), view[0])
-                del view
+                pre(np.ascontiguousarray(frame), self.frame_pixels)
                 self.frame_interpreter.invoke()
                 self.push_outputs(ring, i)
             tasks = self.run_head(ring)

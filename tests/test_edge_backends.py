@@ -90,3 +90,43 @@ def test_builtin_kernels_run_without_xnnpack(edge_model_dir):
     where = backend.placement(interpreter)
     assert where["available"] and where["delegated"] == 0 and where["partitions"] == 0
     assert head_kernels() == "xnnpack"  # ai-edge-litert 2.3.0 here: no known XNNPACK defect
+
+
+@pytest.mark.parametrize("kernels", ["xnnpack", "builtin"])
+@pytest.mark.parametrize("role", ["frame", "step", "head"])
+def test_views_held_across_invokes_see_every_invoke(edge_model_dir, role, kernels):
+    """A LiteRT interpreter from a backend keeps the arrays tensor(i)() gave valid across
+    invoke() (edge.backends.litert.hold_views): written inputs are what the model reads, and
+    held outputs show each invoke's results, as get_tensor's copies do."""
+    import numpy as np
+
+    backend = backends.create("cpu:%s" % kernels)
+    interpreter = backend.load(os.path.join(edge_model_dir, "%s.tflite" % role), threads=1)
+    inputs = [(d, interpreter.tensor(d["index"])()) for d in interpreter.get_input_details()]
+    outputs = [(d, interpreter.tensor(d["index"])()) for d in interpreter.get_output_details()]
+    rng = np.random.default_rng(3)
+    seen = []
+    for _ in range(4):
+        for detail, held in inputs:
+            if np.dtype(detail["dtype"]).kind == "f":
+                held[...] = rng.normal(0.0, 1.0, held.shape)
+            else:
+                info = np.iinfo(detail["dtype"])
+                held[...] = rng.integers(info.min, info.max + 1, held.shape)
+        interpreter.invoke()  # raises in LiteRT's checked invoke() while views are alive
+        for detail, held in outputs:
+            np.testing.assert_array_equal(held, interpreter.get_tensor(detail["index"]))
+        seen.append(outputs[0][1].copy())
+    assert any(not np.array_equal(seen[0], other) for other in seen[1:])  # inputs did change it
+
+
+def test_an_interpreter_without_the_native_invoke_is_refused():
+    from edge.backends.litert import hold_views
+
+    class Foreign(object):
+        def invoke(self):
+            pass
+
+    with pytest.raises(EdgekitError, match="has no native Invoke behind its Python API.*"
+                                           "install ai-edge-litert"):
+        hold_views(Foreign())

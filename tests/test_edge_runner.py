@@ -285,7 +285,7 @@ def test_result_records_and_timings(edge_model_dir, edge_video):
 def test_output_tensors_resolved_by_signature_name(edge_model_dir):
     runner = StreamingRunner(edge_model_dir)
     sig = signature_indices(runner.head_interpreter)
-    assert [(t.name, i) for t, i, _, _ in runner.session.tasks] == [
+    assert [(t.name, i) for t, i, _, _, _ in runner.session.tasks] == [
         (name, sig["outputs"][name]) for name in TASKS]
 
 

@@ -14,20 +14,28 @@ SHAPE = (2, 3, 5)
 
 def _expected_mean(codes, src, dst):
     real = (np.mean(np.asarray(codes, np.float64), axis=0) - src.zero_point) * src.scale
+    if dst.dtype == "float32":
+        return real
     scaled = real / dst.scale + dst.zero_point
     return np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -128, 127).astype(np.int8)
 
 
+@pytest.mark.parametrize("dst_dtype", ["int8", "float32"])
 @pytest.mark.parametrize("src_dtype", ["int8", "uint8"])
-def test_running_mean_is_exact_over_a_long_stream_with_resets(src_dtype):
+def test_running_mean_is_exact_over_a_long_stream_with_resets(src_dtype, dst_dtype):
+    """An int8 head input gets the exact mean rounded once; a float one (the heads edgekit
+    quantize writes) the exact mean to float32 precision, from the exact integer sums."""
     T = 15
     src = TensorSpec("features", [1] + list(SHAPE), src_dtype, 0.043, -7 if src_dtype == "int8" else 120)
-    dst = TensorSpec("spatial_mean", [1] + list(SHAPE), "int8", 0.021, 4)
+    if dst_dtype == "int8":
+        dst = TensorSpec("spatial_mean", [1] + list(SHAPE), "int8", 0.021, 4)
+    else:
+        dst = TensorSpec("spatial_mean", [1] + list(SHAPE), "float32")
     ring = FeatureRing(T, [MeanWindow(T, SHAPE, src, dst)], gap_policy="reset")
     info = np.iinfo(src_dtype)
     rng = np.random.default_rng(0)
     history = []
-    out = np.empty(SHAPE, np.int8)
+    out = np.empty(SHAPE, dst_dtype)
     index = 0
     for step in range(3000):
         if step in (700, 701, 1900):  # gaps: the ring resets and must warm up again
@@ -41,7 +49,11 @@ def test_running_mean_is_exact_over_a_long_stream_with_resets(src_dtype):
         if ring.is_warm:
             assert len(history) == T
             ring.window_into(0, out)
-            np.testing.assert_array_equal(out, _expected_mean(history, src, dst))
+            if dst_dtype == "int8":
+                np.testing.assert_array_equal(out, _expected_mean(history, src, dst))
+            else:  # float32 rounding of sum * scale / T + bias, nothing that grows with time
+                np.testing.assert_allclose(out, _expected_mean(history, src, dst), rtol=1e-6,
+                                           atol=1e-6)
     assert ring.resets == 3
 
 

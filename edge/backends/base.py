@@ -12,6 +12,11 @@ A backend's :meth:`Backend.load` returns an *interpreter*: an object with the pa
 ``invoke``, ``reset_all_variables``). LiteRT backends return LiteRT's own; a backend on another
 runtime wraps its session in that shape. The model session, the bench and the tools therefore
 never ask which runtime they got (pycoral's ``make_interpreter`` shape).
+
+One promise goes beyond LiteRT's own API: the array ``tensor(i)()`` gives stays valid across
+``invoke()`` calls (a bound buffer), so the model session takes each hot-path tensor's array once
+instead of once per frame. ONNX Runtime and TensorRT interpreters bind host buffers anyway; LiteRT
+interpreters are loaded so (:func:`edge.backends.litert.hold_views`).
 """
 
 import re

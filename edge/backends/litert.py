@@ -110,6 +110,31 @@ def first_line(exc):
     return text[0] if text else type(exc).__name__
 
 
+def hold_views(interpreter):
+    """Let numpy views of ``interpreter``'s tensors live across ``invoke()``, as the bound
+    buffers of the ONNX Runtime and TensorRT interpreters do (:mod:`edge.backends.base`).
+
+    LiteRT's Python ``invoke()`` refuses to run while any view from ``tensor(i)()`` is alive,
+    because ``allocate_tensors()`` or a resize would move the buffers under it. Nothing in edge/
+    does either after load (the models have fixed shapes, allocated once here), and between
+    invokes of an allocated interpreter a tensor's buffer stays where it is (tests/
+    test_edge_backends.py checks every model's held views against ``get_tensor`` over many
+    invokes). So the checked ``invoke()`` is replaced, on this interpreter only, by the native
+    call it ends in (which releases the GIL as before), and the session takes each tensor's view
+    once: on the B3 swim model that saves 12 view calls per frame, each a cold Python-to-C call
+    right after the frame invoke (benchmarks/bench_streaming.py --stages; README, "The runner's
+    overhead"). ``allocate_tensors()`` and ``resize_tensor_input()`` keep their check, so they
+    still refuse while views are held.
+    """
+    native = getattr(getattr(interpreter, "_interpreter", None), "Invoke", None)
+    if native is None:
+        raise EdgekitError("this TFLite interpreter (%s) has no native Invoke behind its Python "
+                           "API, which edgekit needs; install ai-edge-litert (pip install "
+                           "ai-edge-litert)" % type(interpreter).__module__)
+    interpreter.invoke = native
+    return interpreter
+
+
 def head_kernels():
     """The CPU kernels the head runs on: XNNPACK, except where its XNNPACK is known wrong.
 
@@ -184,6 +209,7 @@ class LiteRTBackend(Backend):
                                              num_threads=int(threads) if threads else None,
                                              **self.resolver(module))
             interpreter.allocate_tensors()
+            hold_views(interpreter)
         except (ValueError, RuntimeError) as exc:
             if "Didn't find op for builtin opcode" in str(exc):
                 # e.g. tflite-runtime 2.13 and the head's int8-weight FULLY_CONNECTED version 12
