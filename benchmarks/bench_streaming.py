@@ -37,7 +37,9 @@ Measured on the step model (schema 4): the README, "Where the rest goes" (Intel 
 1.26-1.29 x F, overhead 7.0-9.1 % over four runs, and the stage split). With the head in float
 on int8 weights (quantize.quantization.hybrid), README "The head with int8 weights and float
 activations" (AMD EPYC VM, AVX2 only, F 8.5-9.0 ms: H 0.68-0.78 -> 0.50-0.54 ms, the head graph
-4 partitions -> 1). Measured on the first
+4 partitions -> 1). With the hot path's tensors held and its conversions bound, README "The
+runner's overhead on a faster CPU" (AMD EPYC VM with AVX-512, F 1.5-1.6 ms, six interleaved
+pairs: 1.26 -> 1.23 x F per decision, overhead 7.9 % -> 5.8 %, medians). Measured on the first
 split (schema 3, the recurrence still unrolled in the head; 2-core shared x86 VM, AMD EPYC, 1 MiB
 L2 per core, 32 MiB L3, threads=1, EfficientNet-B3 swim MTDNN, T=15, VGA frames; ``--model DIR
 --repeats 5``, CPU-time medians; the README's "The streaming split" table has the before/after):
