@@ -58,8 +58,8 @@ def decode_task(task, values):
     """
     if task.kind == "classification":
         # the arg-max in Python over a few floats (the first of equal maxima, as np.argmax):
-        # right after the frame invoke, when numpy's code is cold, np.argmax and a numpy
-        # scalar took 2.4x as long (61 vs 25 us, medians of 300, AMD EPYC with AVX-512)
+        # right after the frame invoke numpy's code is cold, and np.argmax and a numpy scalar
+        # are several cold calls (README, "The runner's overhead on a faster CPU")
         scores = values.tolist()
         score = max(scores)
         best = scores.index(score)

@@ -17,9 +17,10 @@ needs:
   and turns the sum into the head's input once per window. The heads ``edgekit quantize``
   writes (int8 weights, float activations) take the mean in float: ``sum * scale / T - zero
   point * scale`` in one ``cv2.addWeighted`` pass (float32 rounding of an exact sum, nothing
-  that grows with time). Right after the frame invoke that pass took 6.3 us where the table
-  lookup below took 15.5 (wall medians of 200, B3 swim 4x4x384, AMD EPYC with AVX-512, 1 MiB
-  L2 per core): the lookup reads a 48 KB index array it first has to write. An int8 head
+  that grows with time). The table lookup below first writes a 48 KB index array: as the float
+  head's fill, the stage "head input mean" of ``benchmarks/bench_streaming.py --stages 600``
+  took 17.4-17.9 us, the one pass 4.9-6.4 us (B3 swim 4x4x384, AMD EPYC with AVX-512, 1 MiB L2
+  per core; README, "The runner's overhead on a faster CPU"). An int8 head
   (older directories) gets a table lookup (``np.take`` into the input tensor) that rounds the
   exact mean once, where the clip model's int8 AVERAGE_POOL rounds its own mean, both within
   half a level of the true mean.
