@@ -82,13 +82,16 @@ class MeanWindow(object):
             wide = np.int16 if 256 * self.length < 32768 else np.int32
             self.slots = np.zeros((self.length,) + tuple(shape), wide)
             self.sums = np.zeros(tuple(shape), wide)
-            self._index = np.zeros(tuple(shape), np.intp)  # np.take would cast into a new one
-            self.table = mean_table(self.length, self.offset, src_spec, dst_spec)
-            # a float head input takes the mean as sums * gain + bias, in one cv2 pass
-            self.gain = float(src_spec.scale or 1.0) / self.length
-            self.bias = -float(src_spec.zero_point or 0) * float(src_spec.scale or 1.0)
-            self._flat_sums = self.sums.reshape(1, -1)
-            self._dst, self._flat_dst = None, None
+            self.to_float = self.dst_dtype == np.float32
+            if self.to_float:
+                # the mean as sums * gain + bias, in one cv2 pass
+                self.gain = float(src_spec.scale or 1.0) / self.length
+                self.bias = -float(src_spec.zero_point or 0) * float(src_spec.scale or 1.0)
+                self._flat_sums = self.sums.reshape(1, -1)
+                self._dst, self._flat_dst = None, None
+            else:
+                self._index = np.zeros(tuple(shape), np.intp)  # np.take would cast otherwise
+                self.table = mean_table(self.length, self.offset, src_spec, dst_spec)
         elif self.src_dtype.kind == "f":
             self.slots = np.zeros((self.length,) + tuple(shape), np.float32)
             self.mean = np.zeros(tuple(shape), np.float32)
@@ -110,7 +113,7 @@ class MeanWindow(object):
             np.add(self.sums, target, out=self.sums)
 
     def window_into(self, dst, oldest):
-        if self.integer and self.dst_dtype == np.float32:
+        if self.integer and self.to_float:
             if dst is not self._dst:  # the session's held head input: flattened once
                 self._dst, self._flat_dst = dst, dst.reshape(1, -1)
             cv2.addWeighted(self._flat_sums, self.gain, self._flat_sums, 0.0, self.bias,
